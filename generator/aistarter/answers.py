@@ -1,0 +1,111 @@
+"""Where answers come from (file, --set, prompts) and how bad ones become one-line errors."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .questions import QUESTION_BY_KEY, Answers, Question
+
+
+class AnswerError(ValueError):
+    """A bad answer; the message is one line that names the problem and the fix."""
+
+
+def _unknown_key(key: str) -> AnswerError:
+    close = difflib.get_close_matches(key, QUESTION_BY_KEY, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else " (see `aistarter options`)"
+    return AnswerError(f"unknown key '{key}'{hint}")
+
+
+def coerce_text(question: Question, raw: str) -> Any:
+    """Turn text from --set or a prompt into the shape the model validates; pydantic does the rest."""
+    if question.kind == "multi":
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def parse_set_options(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise AnswerError(f"--set '{item}' is not key=value (for example --set use_case=rag)")
+        if key not in QUESTION_BY_KEY:
+            raise _unknown_key(key)
+        values[key] = coerce_text(QUESTION_BY_KEY[key], raw.strip())
+    return values
+
+
+def load_answers_file(path: Path) -> dict[str, Any]:
+    """Read YAML or JSON answers; a generated project's `.aistarter/answers.yml` works too."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnswerError(f"answers file {path}: cannot read it ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AnswerError(f"answers file {path}: invalid YAML{where}: {problem}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise AnswerError(f"answers file {path}: expected a mapping of key: value, got {type(data).__name__}")
+    if "answers" in data and "aistarter_version" in data:
+        data = data["answers"]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in QUESTION_BY_KEY:
+            raise _unknown_key(str(key))
+        question = QUESTION_BY_KEY[key]
+        values[key] = coerce_text(question, value) if isinstance(value, str) else value
+    return values
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    if not error["loc"]:
+        return str(error["msg"]).removeprefix("Value error, ")
+    key = str(error["loc"][0])
+    question = QUESTION_BY_KEY.get(key)
+    if question is None:
+        return str(_unknown_key(key))
+    value = error.get("input")
+    detail = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in {"literal_error", "int_parsing", "bool_parsing", "greater_than_equal", "less_than_equal",
+                         "int_from_float", "int_type", "bool_type"}:
+        return f"invalid value for {key}: {value!r} (allowed: {question.allowed()})"
+    if error["type"] == "too_short" and question.kind == "multi":
+        return f"invalid value for {key}: {value!r} (give at least one of: {question.allowed()})"
+    return f"invalid value for {key}: {value!r} ({detail})"
+
+
+def validate(values: Mapping[str, Any]) -> Answers:
+    for key in values:
+        if key not in QUESTION_BY_KEY:
+            raise _unknown_key(key)
+    try:
+        return Answers.model_validate(dict(values))
+    except ValidationError as exc:
+        raise AnswerError(_describe(exc.errors()[0])) from None
+
+
+def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Later layers win: pass defaults/prompts first, then the answers file, then --set."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    return merged
+
+
+def recorded(answers: Answers) -> dict[str, Any]:
+    """Answers as written into a generated project, so `update` can replay them."""
+    return answers.model_dump(mode="json")

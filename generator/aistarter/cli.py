@@ -1,0 +1,142 @@
+"""The `aistarter` command: parse, call, print. Decisions and rendering live elsewhere."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from . import __version__, report
+from .answers import AnswerError, coerce_text, load_answers_file, merge, parse_set_options, validate
+from .decide import decide
+from .questions import CRITERIA, QUESTIONS, Answers, Question
+from .render import ENGINES, RenderError, generate, plan
+
+console = Console()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _prompt(question: Question, current: Any) -> Any:
+    if question.kind == "bool":
+        return click.confirm(f"  {question.key}", default=bool(current))
+    if question.kind == "choice":
+        return click.prompt(f"  {question.key}", type=click.Choice(question.choices), default=current)
+    if question.kind == "int":
+        return click.prompt(f"  {question.key}", type=click.IntRange(question.minimum, question.maximum),
+                            default=current)
+    shown = ",".join(current) if isinstance(current, list) else current
+    raw = click.prompt(f"  {question.key} ({question.allowed()})", default=shown)
+    return coerce_text(question, raw)
+
+
+def _ask(given: dict[str, Any]) -> dict[str, Any]:
+    """Prompt for every question not already answered, grouped by the article criterion it serves."""
+    answers: dict[str, Any] = {}
+    for criterion, title in CRITERIA.items():
+        rows = [q for q in QUESTIONS if q.criterion == criterion and q.key not in given]
+        if not rows:
+            continue
+        click.secho(f"\n{criterion}: {title}", bold=True)
+        for q in rows:
+            click.echo(f"  # {q.why}")
+            while True:
+                value = _prompt(q, q.default)
+                try:
+                    validate({**given, **answers, q.key: value})
+                except AnswerError as exc:
+                    if q.key in str(exc):
+                        click.echo(f"  {exc}")
+                        continue
+                answers[q.key] = value
+                break
+    return answers
+
+
+def answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--answers", "answers_file", type=click.Path(path_type=Path, dir_okay=False),
+                  help="YAML or JSON file of answers.")
+    @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
+                  help="Set one answer; repeatable; wins over --answers.")
+    @click.option("--no-input", is_flag=True, help="Do not prompt: unanswered questions take their defaults.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, answers_file: Path | None, set_values: tuple[str, ...], no_input: bool,
+                **kwargs: Any) -> Any:
+        try:
+            from_file = load_answers_file(answers_file) if answers_file else {}
+            from_set = parse_set_options(set_values)
+            given = merge(from_file, from_set)
+            prompted = {} if no_input else _ask(given)
+            answers = validate(merge(prompted, from_file, from_set))
+        except AnswerError as exc:
+            _fail(str(exc))
+        return command(*args, answers=answers, **kwargs)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="aistarter")
+def main() -> None:
+    """Turn an AI product's needs into a backend repository and its Kubernetes infrastructure."""
+
+
+@main.command()
+@answer_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
+def recommend(answers: Answers, fmt: str) -> None:
+    """Show the stack and the reason for every choice; generates nothing."""
+    blueprint = decide(answers)
+    if fmt == "json":
+        click.echo(report.as_json(blueprint))
+    elif fmt == "markdown":
+        click.echo(report.as_markdown(blueprint), nl=False)
+    else:
+        report.print_table(blueprint, console)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def options(fmt: str) -> None:
+    """List every question with its allowed values, default and criterion."""
+    if fmt == "json":
+        click.echo(json.dumps(report.options_rows(), indent=2))
+    else:
+        report.print_options(console)
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False))
+@answer_options
+@click.option("--engine", type=click.Choice(ENGINES), default="copier", show_default=True)
+@click.option("--force", is_flag=True, help="Replace a non-empty DIRECTORY.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and the file list; write nothing.")
+def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_run: bool) -> None:
+    """Generate the project into DIRECTORY (default: ./<project slug>)."""
+    dest = directory or Path(answers.project_slug)
+    try:
+        if dry_run:
+            report.print_table(decide(answers), console)
+            files = plan(answers, engine)  # type: ignore[arg-type]
+            click.echo(f"\nwould write {len(files)} files to {dest}/:")
+            for name in files:
+                click.echo(f"  {name}")
+            return
+        result = generate(answers, dest, engine=engine, force=force)  # type: ignore[arg-type]
+    except (AnswerError, RenderError) as exc:
+        _fail(str(exc))
+    click.echo(f"created {result.path} ({len(result.files)} files, engine {engine})")
+    click.echo(f"next: cd {result.path} && see README.md; decisions in docs/decisions/")
+
+
+if __name__ == "__main__":
+    main()

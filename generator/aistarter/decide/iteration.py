@@ -1,0 +1,26 @@
+"""Criterion 3, iteration speed: prompts, providers and models change without code changes."""
+
+from __future__ import annotations
+
+from ..blueprint import Decision
+from ..questions import Answers
+
+
+def decide(answers: Answers) -> Decision:
+    prompts = (
+        "prompts live as versioned files in prompts/ and every answer records the exact version"
+        if answers.prompt_versioning
+        else "prompts live in code (prompt_versioning=false)"
+    )
+    return Decision(
+        criterion="iteration",
+        decision=f"{prompts}; the model is picked per request from a model-to-provider map in config; "
+        "embedded defaults (SQLite, in-process limiter, fake provider) run everything offline",
+        reason="Teams win by running more experiments: a prompt edit or a model swap should be a config or file "
+        "change that ships in minutes, and a new engineer should run the whole backend with no keys or servers.",
+        context=f"prompt_versioning={answers.prompt_versioning}, providers={','.join(answers.providers)}",
+        rejected=[
+            "prompts in a hosted prompt registry: another service to run before the first experiment",
+            "one hard-wired model: every model change becomes a deploy",
+        ],
+    )

@@ -1,0 +1,38 @@
+"""Criterion 6, don't build what you can plug in: a thin gateway over the vendors' own HTTP APIs."""
+
+from __future__ import annotations
+
+from ..blueprint import Decision, GatewayPlan
+from ..questions import Answers
+from .latency import first_token_timeout_s, retries_for
+
+
+def gateway_plan(answers: Answers) -> GatewayPlan:
+    providers = list(answers.providers)
+    return GatewayPlan(
+        providers=providers,
+        fallback=providers if len(providers) > 1 else [],
+        retries=retries_for(answers.latency_budget_ms),
+        timeout_s=first_token_timeout_s(answers.latency_budget_ms),
+    )
+
+
+def decide(answers: Answers) -> Decision:
+    plan = gateway_plan(answers)
+    fallback = (
+        f"ordered fallback {' -> '.join(plan.fallback)} on 429, 5xx and timeouts, with a circuit breaker per provider"
+        if plan.fallback
+        else f"a single provider ({plan.providers[0]}) with bounded retries and a circuit breaker"
+    )
+    return Decision(
+        criterion="plug-in",
+        decision=f"An in-process gateway speaking each vendor's HTTP API: {fallback}",
+        reason="Providers fail and rate-limit; plugging several in behind one OpenAI-compatible API keeps the "
+        "product up and lets you swap models. In-process costs no extra hop, unlike a proxy service.",
+        context=f"providers={','.join(answers.providers)}",
+        rejected=[
+            "LiteLLM proxy: an extra network hop (measured in bench/), ~100 dependencies, and a supply-chain "
+            "incident in 1.82.7/1.82.8",
+            "each vendor SDK: four SDKs and their transitive dependencies for what is one HTTP call each",
+        ],
+    )

@@ -1,0 +1,53 @@
+"""Criterion 1, workload: AI is not CRUD. Streaming shape, memory and background jobs follow the use case."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..blueprint import Decision
+from ..questions import Answers
+
+STREAMING_USE_CASES = frozenset({"chat", "rag", "agents"})
+MEMORY_USE_CASES = frozenset({"rag", "agents"})
+QUEUE_USE_CASES = frozenset({"batch", "agents"})
+
+
+def resolve_streaming(answers: Answers) -> Literal["sse", "websocket", "none"]:
+    if answers.streaming != "auto":
+        return answers.streaming
+    return "sse" if answers.use_case in STREAMING_USE_CASES else "none"
+
+
+def resolve_vector_store(answers: Answers) -> Literal["none", "qdrant", "pgvector"]:
+    if answers.vector_store != "auto":
+        return answers.vector_store
+    return "qdrant" if answers.use_case in MEMORY_USE_CASES else "none"
+
+
+def resolve_task_queue(answers: Answers) -> Literal["none", "arq", "celery"]:
+    if answers.task_queue != "auto":
+        return answers.task_queue
+    return "arq" if answers.use_case in QUEUE_USE_CASES else "none"
+
+
+def decide(answers: Answers) -> Decision:
+    queue = resolve_task_queue(answers)
+    jobs = f"; long-running work goes to a {queue} worker" if queue != "none" else ""
+    why_queue = (
+        f" {answers.use_case} work outlives an HTTP request, so it runs in a worker with retries and a "
+        "dead-letter state."
+        if queue != "none" else " Chat-style requests finish inside the request, so no queue is added."
+    )
+    return Decision(
+        criterion="workload",
+        decision=f"FastAPI (async) serving the OpenAI wire format{jobs}",
+        reason="AI requests stream, wait on slow upstreams and spike; an async framework holds thousands of open "
+        "streams per process where a thread-per-request stack holds dozens." + why_queue,
+        context=f"use_case={answers.use_case}, task_queue={answers.task_queue}",
+        rejected=[
+            "Django/DRF: sync-first request model, streaming is an afterthought",
+            "Flask: no native async, so every open stream pins a worker thread",
+            "Node.js: async is fine, but the model, eval and data tooling is Python",
+            "arq" if queue == "celery" else "Celery: heavier broker setup than this workload needs",
+        ],
+    )
