@@ -36,7 +36,7 @@ def decide(answers: Answers) -> Decision:
     why_queue = (
         f" {answers.use_case} work outlives an HTTP request, so it runs in a worker with retries and a "
         "dead-letter state."
-        if queue != "none" else " Chat-style requests finish inside the request, so no queue is added."
+        if queue != "none" else f" {answers.use_case} requests finish inside the request, so no queue is added."
     )
     return Decision(
         criterion="workload",

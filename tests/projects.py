@@ -1,0 +1,60 @@
+"""Helpers that generate throwaway projects and run their own test suites in one shared virtualenv.
+
+The shared venv holds the union of what generated projects declare (installed from each project's own
+pyproject, so a missing dependency there fails here), which keeps the option matrix fast.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+import venv
+from pathlib import Path
+from typing import Any
+
+from aistarter.answers import validate
+from aistarter.render import Engine, render_project
+
+VENV = Path(os.environ.get("AISTARTER_PROJECT_VENV", Path.home() / ".cache" / "aistarter-tests" / "project-venv"))
+
+
+def render(tmp_path: Path, engine: Engine = "copier", **answers: Any) -> Path:
+    return render_project(validate(answers), tmp_path / engine, engine)
+
+
+def declared_requirements(project: Path) -> list[str]:
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    reqs = list(meta.get("dependencies", []))
+    for extra in meta.get("optional-dependencies", {}).values():
+        reqs += extra
+    return sorted(set(reqs))
+
+
+def project_python(project: Path) -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    reqs = declared_requirements(project)
+    if reqs:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *reqs],
+                       check=True, capture_output=True, text=True)
+    return python
+
+
+def run_project_tests(project: Path, *pytest_args: str, env: dict[str, str] | None = None
+                      ) -> subprocess.CompletedProcess[str]:
+    python = project_python(project)
+    return subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
+                          cwd=project, capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=1800)
+
+
+def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
+    tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+    assert result.returncode == 0, f"generated project's tests failed:\n{tail}"
+    assert " passed" in result.stdout, f"generated project ran no tests:\n{tail}"
+
+
+__all__ = ["render", "run_project_tests", "assert_passed", "declared_requirements", "sys"]

@@ -1,0 +1,122 @@
+"""The questionnaire table: exact keys, types and defaults, and everything derived from it agrees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aistarter.answers import AnswerError, load_answers_file, parse_set_options, validate
+from aistarter.questions import CRITERIA, INVALID_COMBINATIONS, QUESTIONS, Answers
+from aistarter.render import cookiecutter_json
+
+EXPECTED_KEYS = [
+    "project_name", "description", "use_case", "streaming", "latency_budget_ms", "providers", "prompt_versioning",
+    "peak_rps", "traffic", "self_hosted", "cost_priority", "cloud", "observability", "trace_content", "vector_store",
+    "usage_billing", "task_queue", "auth",
+]
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+def test_keys_are_exactly_the_contract() -> None:
+    assert [q.key for q in QUESTIONS] == EXPECTED_KEYS
+
+
+def test_every_question_serves_a_criterion_and_says_why() -> None:
+    for q in QUESTIONS:
+        assert q.criterion in CRITERIA
+        assert len(q.why) > 20, q.key
+
+
+def test_defaults_match_the_issue() -> None:
+    a = Answers()
+    assert (a.project_name, a.use_case, a.streaming, a.latency_budget_ms, a.providers) == (
+        "my-ai-app", "chat", "auto", 1000, ["openai"])
+    assert (a.prompt_versioning, a.peak_rps, a.traffic, a.self_hosted, a.cost_priority, a.cloud) == (
+        True, 10, "steady", "none", "balanced", "aws")
+    assert (a.observability, a.trace_content, a.vector_store, a.usage_billing, a.task_queue, a.auth) == (
+        "otel", "redacted", "auto", "metering", "auto", "api_key")
+
+
+def test_cookiecutter_json_is_generated_from_the_table() -> None:
+    on_disk = json.loads((TEMPLATES / "cookiecutter.json").read_text())
+    assert on_disk == cookiecutter_json(), "run `python -m aistarter.render` to regenerate templates/cookiecutter.json"
+
+
+def test_cookiecutter_json_offers_every_choice() -> None:
+    data = cookiecutter_json()
+    for q in QUESTIONS:
+        if q.kind == "choice":
+            assert set(data[q.key]) == set(q.choices) and data[q.key][0] == q.default
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        pytest.param({"use_cse": "rag"}, "unknown key 'use_cse' (did you mean 'use_case'?)", id="unknown-key"),
+        pytest.param({"use_case": "crud"}, "invalid value for use_case: 'crud' (allowed: chat, rag, agents, batch)",
+                     id="bad-choice"),
+        pytest.param({"peak_rps": "many"}, "invalid value for peak_rps: 'many' (allowed: an integer from 1 to 100000)",
+                     id="bad-type"),
+        pytest.param({"latency_budget_ms": 10}, "invalid value for latency_budget_ms: 10 (allowed: an integer from 50",
+                     id="out-of-range"),
+        pytest.param({"providers": []}, "invalid value for providers: [] (give at least one of: openai, anthropic",
+                     id="empty-providers"),
+        pytest.param({"providers": ["openai", "mistral"]}, "invalid value for providers: 'mistral'", id="bad-provider"),
+        pytest.param({"providers": ["openai", "openai"]}, "lists a provider twice", id="duplicate-provider"),
+        pytest.param({"project_name": "../escape"}, "invalid value for project_name: '../escape'", id="path-escape"),
+        pytest.param({"project_name": "a/b"}, "must not contain '/'", id="path-separator"),
+        pytest.param({"project_name": "!!!"}, "needs at least one letter or digit", id="empty-slug"),
+        pytest.param({"prompt_versioning": "perhaps"}, "invalid value for prompt_versioning: 'perhaps' (allowed: true or",
+                     id="bad-bool"),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(values: dict, message: str) -> None:
+    with pytest.raises(AnswerError) as exc:
+        validate(values)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("combo", INVALID_COMBINATIONS, ids=lambda c: c.name)
+def test_declared_invalid_combinations_are_rejected(combo) -> None:
+    examples = {
+        "self_hosted-needs-local": {"self_hosted": "small", "providers": ["openai"]},
+        "billing-needs-api-keys": {"usage_billing": "stripe", "auth": "none"},
+    }
+    with pytest.raises(AnswerError) as exc:
+        validate(examples[combo.name])
+    assert str(exc.value) == combo.message
+
+
+def test_valid_neighbours_of_invalid_combinations_pass() -> None:
+    validate({"self_hosted": "small", "providers": ["openai", "local"]})
+    validate({"usage_billing": "none", "auth": "none"})
+
+
+def test_set_options_parse_lists_and_reject_malformed() -> None:
+    assert parse_set_options(["providers=openai, anthropic", "peak_rps=20"]) == {
+        "providers": ["openai", "anthropic"], "peak_rps": "20"}
+    with pytest.raises(AnswerError, match="is not key=value"):
+        parse_set_options(["use_case"])
+    with pytest.raises(AnswerError, match="did you mean 'cloud'"):
+        parse_set_options(["clod=aws"])
+
+
+def test_malformed_yaml_reports_its_line(answers_file) -> None:
+    path = answers_file("use_case: rag\ncloud: [aws\npeak_rps: 3\n")
+    with pytest.raises(AnswerError) as exc:
+        load_answers_file(path)
+    assert "invalid YAML at line" in str(exc.value) and str(path) in str(exc.value)
+
+
+def test_answers_file_accepts_json_and_a_generated_record(answers_file) -> None:
+    assert load_answers_file(answers_file('{"use_case": "rag"}', "a.json")) == {"use_case": "rag"}
+    record = answers_file("aistarter_version: 0.1.0\nanswers:\n  use_case: batch\n", "answers.yml")
+    assert load_answers_file(record) == {"use_case": "batch"}
+
+
+def test_answers_file_must_be_a_mapping(answers_file) -> None:
+    with pytest.raises(AnswerError, match="expected a mapping"):
+        load_answers_file(answers_file("- rag\n"))
