@@ -1,0 +1,149 @@
+"""GKE: a VPC-native cluster with Dataplane V2 (so NetworkPolicies are enforced), a CPU system pool and a
+GPU pool with guest accelerators and GKE-managed NVIDIA drivers that autoscales down to zero nodes.
+
+GKE's own cluster autoscaler scales node pools; nothing extra to install. Only this module imports pulumi_gcp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .spec import ClusterResult, PlatformConfig
+
+# Catalog accelerator names that differ from GKE's accelerator type names; the rest are already GKE names
+# (nvidia-l4, nvidia-tesla-t4, nvidia-a100-80gb, nvidia-h100-80gb).
+GKE_ACCELERATOR = {"nvidia-a100-40gb": "nvidia-tesla-a100", "nvidia-t4": "nvidia-tesla-t4"}
+NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
+              "roles/stackdriver.resourceMetadata.writer", "roles/artifactregistry.reader")
+OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is governed by IAM roles, not scopes
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: {name}
+  cluster:
+    certificate-authority-data: {ca}
+    server: https://{endpoint}
+contexts:
+- name: {name}
+  context:
+    cluster: {name}
+    user: {name}
+current-context: {name}
+users:
+- name: {name}
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: gke-gcloud-auth-plugin
+      installHint: Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin)
+      provideClusterInfo: true
+"""
+
+
+def gke_accelerator(accelerator: str) -> str:
+    return GKE_ACCELERATOR.get(accelerator, accelerator)
+
+
+def kubeconfig(name: str, endpoint: str, ca: str) -> str:
+    return KUBECONFIG.format(name=name, endpoint=endpoint, ca=ca)
+
+
+def _node_config(cfg: PlatformConfig, service_account: Any, machine_type: str, disk_gb: int,
+                 labels: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "machine_type": machine_type,
+        "disk_size_gb": disk_gb,
+        "disk_type": "pd-balanced",
+        "service_account": service_account.email,
+        "oauth_scopes": OAUTH_SCOPES,
+        "labels": labels,
+        "resource_labels": {"aistarter-cluster": cfg.cluster_name},
+        "workload_metadata_config": {"mode": "GKE_METADATA"},  # pods get workload identity, not the node SA
+        "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+        **extra,
+    }
+
+
+def build(cfg: PlatformConfig) -> ClusterResult:
+    import pulumi
+    import pulumi_gcp as gcp
+
+    if not cfg.gcp_project:
+        raise ValueError("gcpProject is missing: set it in Pulumi.<stack>.yaml "
+                         "(pulumi config set gcpProject YOUR_PROJECT_ID)")
+    name = cfg.cluster_name
+    provider = gcp.Provider(f"{name}-gcp", project=cfg.gcp_project, region=cfg.region)
+    opts = pulumi.ResourceOptions(provider=provider)
+
+    # A dedicated, minimal node identity instead of the broad Compute Engine default service account.
+    account = gcp.serviceaccount.Account(f"{name}-nodes", account_id=f"{name[:24]}-nodes",
+                                         display_name=f"GKE nodes of {name}", opts=opts)
+    for role in NODE_ROLES:
+        gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[-1]}", project=cfg.gcp_project, role=role,
+                               member=account.email.apply(lambda e: f"serviceAccount:{e}"), opts=opts)
+
+    cluster = gcp.container.Cluster(
+        name,
+        name=name,
+        location=cfg.region,
+        remove_default_node_pool=True,  # the pools below are managed separately so they can change alone
+        initial_node_count=1,
+        min_master_version=cfg.kubernetes_version,
+        release_channel={"channel": "REGULAR"},
+        networking_mode="VPC_NATIVE",
+        ip_allocation_policy={},
+        datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2 enforces the app stack's NetworkPolicies
+        workload_identity_config={"workload_pool": f"{cfg.gcp_project}.svc.id.goog"},
+        addons_config={"gce_persistent_disk_csi_driver_config": {"enabled": True}},
+        deletion_protection=cfg.deletion_protection,
+        resource_labels={"aistarter-cluster": name},
+        opts=opts,
+    )
+    system = cfg.system_pool
+    gcp.container.NodePool(
+        f"{name}-system",
+        name="system",
+        cluster=cluster.name,
+        location=cfg.region,
+        initial_node_count=1,
+        autoscaling={"total_min_node_count": system.min_nodes, "total_max_node_count": system.max_nodes,
+                     "location_policy": "BALANCED"},
+        management={"auto_repair": True, "auto_upgrade": True},
+        node_config=_node_config(cfg, account, system.instance_type, system.disk_size_gb, cfg.system_label),
+        opts=opts,
+    )
+    if cfg.gpu_pool is not None:
+        gpu = cfg.gpu_pool
+        gcp.container.NodePool(
+            f"{name}-gpu",
+            name="gpu",
+            cluster=cluster.name,
+            location=cfg.region,
+            node_locations=list(gpu.zones) or None,
+            initial_node_count=gpu.min_nodes,
+            # total_* bounds count nodes across zones (per-zone bounds would multiply by the zone count);
+            # ANY lets the autoscaler take whichever zone has the GPUs (or spot capacity) right now.
+            autoscaling={"total_min_node_count": gpu.min_nodes, "total_max_node_count": gpu.max_nodes,
+                         "location_policy": "ANY"},
+            management={"auto_repair": True, "auto_upgrade": True},
+            node_config=_node_config(
+                cfg, account, gpu.instance_type, gpu.disk_size_gb, gpu.labels,
+                guest_accelerators=[{
+                    "type": gke_accelerator(gpu.accelerator),
+                    "count": gpu.gpus_per_node,
+                    "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},  # GKE installs the driver
+                }],
+                # GKE adds this taint to GPU pools itself; stating it keeps the pool and the policy in agreement.
+                taints=[{"key": gpu.taint.key, "value": gpu.taint.value, "effect": _gke_effect(gpu.taint.effect)}],
+                spot=gpu.spot,
+            ),
+            opts=opts,
+        )
+    config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
+        lambda args: kubeconfig(args[0], args[1], args[2]))
+    return ClusterResult(kubeconfig=config, storage_class=cfg.storage_class)
+
+
+def _gke_effect(effect: str) -> str:
+    return {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}[effect]
