@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from aistarter.answers import AnswerError, load_answers_file, parse_set_options, validate
 from aistarter.questions import CRITERIA, INVALID_COMBINATIONS, QUESTIONS, Answers
 from aistarter.render import cookiecutter_json
@@ -68,8 +67,8 @@ def test_cookiecutter_json_offers_every_choice() -> None:
         pytest.param({"project_name": "../escape"}, "invalid value for project_name: '../escape'", id="path-escape"),
         pytest.param({"project_name": "a/b"}, "must not contain '/'", id="path-separator"),
         pytest.param({"project_name": "!!!"}, "needs at least one letter or digit", id="empty-slug"),
-        pytest.param({"prompt_versioning": "perhaps"}, "invalid value for prompt_versioning: 'perhaps' (allowed: true or",
-                     id="bad-bool"),
+        pytest.param({"prompt_versioning": "perhaps"},
+                     "invalid value for prompt_versioning: 'perhaps' (allowed: true or", id="bad-bool"),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(values: dict, message: str) -> None:

@@ -6,12 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 from aistarter import render as render_module
 from aistarter.answers import validate
 from aistarter.cli import main
 from aistarter.render import generate
+from click.testing import CliRunner
 
 from .projects import assert_passed, render, run_project_tests
 
@@ -29,7 +28,11 @@ def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("answers", PARITY_CASES, ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()) or "defaults")
+def case_id(answers: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in answers.items()) or "defaults"
+
+
+@pytest.mark.parametrize("answers", PARITY_CASES, ids=case_id)
 def test_copier_and_cookiecutter_render_identical_bytes(tmp_path: Path, answers: dict) -> None:
     by_copier = tree(render(tmp_path, "copier", **answers))
     by_cookiecutter = tree(render(tmp_path, "cookiecutter", **answers))

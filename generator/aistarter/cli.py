@@ -17,6 +17,8 @@ from .answers import AnswerError, coerce_text, load_answers_file, merge, parse_s
 from .decide import decide
 from .questions import CRITERIA, QUESTIONS, Answers, Question
 from .render import ENGINES, RenderError, generate, plan
+from .update import UpdateError
+from .update import update as update_project
 
 console = Console()
 
@@ -136,6 +138,27 @@ def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_
         _fail(str(exc))
     click.echo(f"created {result.path} ({len(result.files)} files, engine {engine})")
     click.echo(f"next: cd {result.path} && see README.md; decisions in docs/decisions/")
+
+
+@main.command()
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+                                                                          exists=True))
+@click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="Change a recorded answer.")
+@click.option("--engine", type=click.Choice(ENGINES), default="copier", show_default=True)
+def update(directory: Path, set_values: tuple[str, ...], engine: str) -> None:
+    """Merge the installed template into a generated project, keeping your edits (3-way, through git)."""
+    try:
+        result = update_project(directory, parse_set_options(set_values), engine=engine)  # type: ignore[arg-type]
+    except (AnswerError, UpdateError, RenderError) as exc:
+        _fail(str(exc))
+    if not result.changed:
+        click.echo(f"already up to date with aistarter {result.to_version}")
+    elif result.conflicts:
+        click.echo(f"merged aistarter {result.from_version} -> {result.to_version} with conflicts in: "
+                   f"{', '.join(result.conflicts)}; resolve them, then `git commit`", err=True)
+        sys.exit(1)
+    else:
+        click.echo(f"updated {directory} from aistarter {result.from_version} to {result.to_version} (merge commit)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""`aistarter update`: a 3-way merge of the new render into the user's repository."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from aistarter.answers import validate
+from aistarter.cli import main
+from aistarter.render import generate, render_project, template_dir
+from aistarter.update import UpdateError, git, update
+from click.testing import CliRunner
+
+OLD_VERSION = "0.0.9"
+SLUG_DIR = "{{cookiecutter.project_slug}}"
+
+
+def older_template(tmp_path: Path) -> Path:
+    """The current template minus a file and with different README/.gitignore text: a stand-in for release N-1."""
+    old = tmp_path / "old-template"
+    shutil.copytree(template_dir(), old, ignore=shutil.ignore_patterns("__pycache__"))
+    root = old / SLUG_DIR
+    (root / "app" / "__main__.py").unlink()
+    readme = root / "README.md"
+    readme.write_text(readme.read_text().replace("## Test it", "## Tests"))
+    gitignore = root / ".gitignore"
+    gitignore.write_text(gitignore.read_text().replace(".ruff_cache/\n", ""))
+    return old
+
+
+def commit_all(project: Path, message: str) -> None:
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", message)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+USER_ROUTE = '\n\n@app.get("/hello")\ndef hello() -> dict[str, str]:\n    return {"hello": "world"}\n'
+
+
+def user_edits(project: Path) -> None:
+    main_py = project / "app" / "main.py"
+    main_py.write_text(main_py.read_text() + USER_ROUTE)
+    (project / "docs" / "decisions" / "0003-iteration.md").unlink()
+
+
+def test_update_from_an_older_release_equals_fresh_render_plus_user_edits(tmp_path: Path) -> None:
+    answers = validate({"project_name": "golden"})
+    project = generate(answers, tmp_path / "golden", template=older_template(tmp_path), version=OLD_VERSION).path
+    user_edits(project)
+    commit_all(project, "my edits")
+
+    result = update(project)
+
+    assert (result.from_version, result.changed, result.conflicts) == (OLD_VERSION, True, [])
+    expected = render_project(answers, tmp_path / "expected")
+    user_edits(expected)
+    assert files(project) == files(expected)
+    assert git(project, "status", "--porcelain").stdout == ""
+
+
+def test_user_edit_on_a_line_the_template_changed_conflicts_visibly(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("## Tests", "## Tests (ours)"))
+    commit_all(project, "retitle")
+
+    result = update(project)
+
+    assert result.conflicts == ["README.md"]
+    text = readme.read_text()
+    assert "<<<<<<<" in text and "## Tests (ours)" in text and "## Test it" in text
+
+
+def test_deleted_file_stays_deleted_when_template_did_not_change_it(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    (project / "tests" / "test_health.py").unlink()
+    commit_all(project, "drop health test")
+    assert update(project).conflicts == []
+    assert not (project / "tests" / "test_health.py").exists()
+    assert (project / "app" / "__main__.py").exists(), "file new in the template arrives"
+
+
+def test_changing_an_answer_adds_and_removes_files_like_a_fresh_render(tmp_path: Path) -> None:
+    project = generate(validate({"cloud": "aws"}), tmp_path / "p").path
+    before = set(files(project))
+    result = update(project, {"cloud": "existing", "self_hosted": "small", "providers": ["openai", "local"]})
+    assert result.conflicts == []
+    fresh = render_project(validate({"cloud": "existing", "self_hosted": "small", "providers": ["openai", "local"]}),
+                           tmp_path / "fresh")
+    assert set(files(project)) == set(files(fresh))
+    assert set(files(project)) != before
+    assert "cloud: existing" in (project / ".aistarter" / "answers.yml").read_text()
+
+
+def test_up_to_date_project_is_left_alone(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p").path
+    head = git(project, "rev-parse", "HEAD").stdout
+    assert update(project).changed is False
+    assert git(project, "rev-parse", "HEAD").stdout == head
+
+
+def test_refuses_dirty_tree_and_downgrade(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p").path
+    (project / "README.md").write_text("dirty")
+    with pytest.raises(UpdateError, match="uncommitted changes"):
+        update(project)
+    git(project, "checkout", "--", "README.md")
+    record = project / ".aistarter" / "answers.yml"
+    record.write_text(record.read_text().replace("aistarter_version: 0.1.0", "aistarter_version: 99.0.0"))
+    commit_all(project, "from the future")
+    with pytest.raises(UpdateError, match="refusing to downgrade"):
+        update(project)
+
+
+def test_cli_update_exit_codes(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    runner = CliRunner()
+    assert runner.invoke(main, ["update", str(project), "--set", "use_case=crud"]).exit_code == 2
+    ok = runner.invoke(main, ["update", str(project)])
+    assert ok.exit_code == 0, ok.output
+    assert "from aistarter 0.0.9" in ok.output
+    log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True).stdout
+    assert "Update to aistarter" in log
