@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from aistarter import __version__
 from aistarter.cli import main
 from aistarter.questions import QUESTIONS
-from click.testing import CliRunner
 
 STACK_KEYS = {"framework", "streaming", "gateway", "vector_store", "task_queue", "observability", "usage_billing",
               "cloud", "api", "gpu", "model_server"}

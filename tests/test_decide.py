@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aistarter import catalog
 from aistarter.decide import decide
 from aistarter.questions import CRITERIA, Answers
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def bp(**values: Any):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from aistarter.answers import AnswerError, load_answers_file, parse_set_options, validate
 from aistarter.questions import CRITERIA, INVALID_COMBINATIONS, QUESTIONS, Answers
 from aistarter.render import cookiecutter_json

@@ -6,11 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
 from aistarter import render as render_module
 from aistarter.answers import validate
 from aistarter.cli import main
 from aistarter.render import generate
-from click.testing import CliRunner
 
 from .projects import assert_passed, render, run_project_tests
 

@@ -7,11 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
 from aistarter.answers import validate
 from aistarter.cli import main
 from aistarter.render import generate, render_project, template_dir
 from aistarter.update import UpdateError, git, update
-from click.testing import CliRunner
 
 OLD_VERSION = "0.0.9"
 SLUG_DIR = "{{cookiecutter.project_slug}}"

@@ -14,6 +14,8 @@ from rich.console import Console
 
 from . import __version__, report
 from .answers import AnswerError, coerce_text, load_answers_file, merge, parse_set_options, validate
+from .check import STEPS, as_dicts
+from .check import check as check_project
 from .decide import decide
 from .questions import CRITERIA, QUESTIONS, Answers, Question
 from .render import ENGINES, RenderError, generate, plan
@@ -159,6 +161,29 @@ def update(directory: Path, set_values: tuple[str, ...], engine: str) -> None:
         sys.exit(1)
     else:
         click.echo(f"updated {directory} from aistarter {result.from_version} to {result.to_version} (merge commit)")
+
+
+@main.command()
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+                                                                          exists=True))
+@click.option("--step", "steps", multiple=True, type=click.Choice(STEPS), help="Run only these steps (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def check(directory: Path, steps: tuple[str, ...], fmt: str) -> None:
+    """Validate a generated repository: tests, lint, infra (schemas, checkov, GPU, policy) and drift."""
+    results = check_project(directory, steps or STEPS)
+    if fmt == "json":
+        click.echo(json.dumps({"ok": all(r.ok for r in results), "steps": as_dicts(results)}, indent=2))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"aistarter check {directory}")
+        for column in ("step", "result", "detail"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(r.step, "[green]ok[/]" if r.ok else "[red]FAILED[/]", r.detail)
+        console.print(table)
+    if not all(r.ok for r in results):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
