@@ -1,0 +1,82 @@
+"""Addons: cluster-wide Helm releases the app relies on (KEDA, NVIDIA device plugin, optional Prometheus)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..cluster import PlatformOutputs
+from ..config import AppStackConfig
+
+KEDA_REPO = "https://kedacore.github.io/charts"
+NVIDIA_REPO = "https://nvidia.github.io/k8s-device-plugin"
+PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
+
+
+def device_plugin_values(platform: PlatformOutputs) -> pulumi.Output[dict[str, Any]]:
+    def build(v: list[str]) -> dict[str, Any]:
+        key, value, taint_key, taint_value, effect = v
+        return {
+            # The chart's default affinity wants NFD/GFD labels (nvidia.com/gpu.present, pci-10de) that a plain
+            # node pool does not carry: pin the DaemonSet to the pool label the platform sets instead.
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}},
+            "tolerations": [{"key": taint_key, "operator": "Equal", "value": taint_value, "effect": effect},
+                            {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            "priorityClassName": "system-node-critical",
+        }
+
+    return pulumi.Output.all(platform.gpu_pool_label_key, platform.gpu_pool_label_value, platform.gpu_taint_key,
+                             platform.gpu_taint_value, platform.gpu_taint_effect).apply(build)
+
+
+class Addons(pulumi.ComponentResource):
+    """Helm releases, each pinned to a chart version from stack config; rendered as release + values."""
+
+    def __init__(self, name: str, cfg: AppStackConfig, platform: PlatformOutputs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("aistarter:app:Addons", name, None, opts)
+        a = cfg.addons
+        child = pulumi.ResourceOptions(parent=self)
+        self.keda: k8s.helm.v3.Release | None = None
+        self.prometheus: k8s.helm.v3.Release | None = None
+        self.device_plugin: k8s.helm.v3.Release | None = None
+        needs_keda = cfg.model_server is not None or cfg.queue is not None
+        if a.install_keda and needs_keda:
+            self.keda = k8s.helm.v3.Release(
+                f"{name}-keda", name="keda", chart="keda", version=a.keda_chart_version,
+                repository_opts={"repo": KEDA_REPO}, namespace=a.keda_namespace, create_namespace=True,
+                values={"resources": {"operator": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                                   "limits": {"cpu": "1", "memory": "1000Mi"}}}},
+                opts=child)
+        if a.install_prometheus and cfg.uses_prometheus:
+            self.prometheus = k8s.helm.v3.Release(
+                f"{name}-prometheus", name="kube-prometheus-stack", chart="kube-prometheus-stack",
+                version=a.prometheus_chart_version, repository_opts={"repo": PROMETHEUS_REPO},
+                namespace=a.prometheus_namespace, create_namespace=True,
+                values={
+                    "grafana": {"enabled": False},
+                    "alertmanager": {"enabled": False},
+                    # Select every ServiceMonitor, not just the chart's own: ours carry no release label.
+                    "prometheus": {"prometheusSpec": {"serviceMonitorSelectorNilUsesHelmValues": False,
+                                                      "podMonitorSelectorNilUsesHelmValues": False,
+                                                      "retention": "7d"}},
+                },
+                opts=child)
+        if a.install_device_plugin and cfg.model_server is not None:
+            self.device_plugin = k8s.helm.v3.Release(
+                f"{name}-nvidia-device-plugin", name="nvidia-device-plugin", chart="nvidia-device-plugin",
+                version=a.device_plugin_chart_version, repository_opts={"repo": NVIDIA_REPO},
+                namespace="nvidia-device-plugin", create_namespace=True, values=device_plugin_values(platform),
+                opts=child)
+        self.register_outputs({})
+
+    @property
+    def keda_deps(self) -> list[pulumi.Resource]:
+        return [self.keda] if self.keda is not None else []
+
+    @property
+    def monitoring_deps(self) -> list[pulumi.Resource]:
+        return [self.prometheus] if self.prometheus is not None else []

@@ -1,0 +1,146 @@
+"""VectorStore: Qdrant or PostgreSQL+pgvector as a single-replica StatefulSet with a PVC, Secret and PDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .. import kube
+from ..cluster import PlatformOutputs
+from ..config import AppStackConfig
+
+COMPONENT = "vector-store"
+
+
+class VectorStore(pulumi.ComponentResource):
+    """A StatefulSet (requests = limits, Guaranteed QoS) reachable only from the API and the worker."""
+
+    def __init__(self, name: str, cfg: AppStackConfig, namespace: pulumi.Input[str], platform: PlatformOutputs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("aistarter:app:VectorStore", name, None, opts)
+        vs = cfg.vector_store
+        assert vs is not None, "VectorStore needs cfg.vector_store"
+        p = cfg.project
+        pcfg = pulumi.Config()
+        if vs.kind == "qdrant":
+            svc_name, ports, secret_key, secret_field = "qdrant", [("http", 6333), ("grpc", 6334)], \
+                "qdrant_api_key", "api-key"
+        else:
+            svc_name, ports, secret_key, secret_field = "postgres", [("postgres", 5432)], \
+                "postgres_password", "password"
+        self.service_name = svc_name
+        meta = lambda n: kube.metadata(n, namespace, p, COMPONENT)  # noqa: E731
+
+        k8s.core.v1.Secret(f"{name}-secret", metadata=meta(svc_name), type="Opaque",
+                           string_data={secret_field: pcfg.require_secret(secret_key)}, opts=kube.opts(self))
+
+        if vs.kind == "qdrant":
+            container = self._qdrant_container(cfg)
+            data_path = "/qdrant/storage"
+            extra_volumes = [kube.empty_dir("snapshots", "4Gi"), kube.empty_dir("tmp", "1Gi")]
+        else:
+            container = self._postgres_container(cfg)
+            data_path = "/var/lib/postgresql/data"
+            extra_volumes = [kube.empty_dir("run", "16Mi"), kube.empty_dir("tmp", "256Mi"),
+                             kube.empty_dir("dshm", "256Mi", medium="Memory")]
+        container["volumeMounts"].insert(0, {"name": "data", "mountPath": data_path})
+
+        k8s.core.v1.Service(
+            f"{name}-headless", metadata=meta(f"{svc_name}-headless"),
+            spec={"clusterIP": "None", "selector": kube.selector(p, COMPONENT),
+                  "ports": [{"name": n, "port": port, "targetPort": n} for n, port in ports]},
+            opts=kube.opts(self))
+        k8s.core.v1.Service(
+            f"{name}-service", metadata=meta(svc_name),
+            spec={"type": "ClusterIP", "selector": kube.selector(p, COMPONENT),
+                  "ports": [{"name": n, "port": port, "targetPort": n} for n, port in ports]},
+            opts=kube.opts(self))
+        k8s.apps.v1.StatefulSet(
+            f"{name}-statefulset", metadata=meta(svc_name),
+            spec={
+                "serviceName": f"{svc_name}-headless",
+                "replicas": 1,
+                "selector": {"matchLabels": kube.selector(p, COMPONENT)},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                "template": {
+                    "metadata": {"labels": kube.labels(p, COMPONENT)},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": kube.pod_security_context(),
+                        "terminationGracePeriodSeconds": 60,
+                        "containers": [container],
+                        "volumes": extra_volumes,
+                    },
+                },
+                "volumeClaimTemplates": [{
+                    "metadata": {"name": "data", "labels": kube.labels(p, COMPONENT)},
+                    "spec": {"accessModes": ["ReadWriteOnce"],
+                             "storageClassName": kube.storage_class_name(platform.storage_class),
+                             "resources": {"requests": {"storage": vs.storage_size}}},
+                }],
+            },
+            opts=kube.opts(self))
+        # Single replica: block voluntary evictions (autoscaler consolidation) so the store is not bounced
+        # behind the team's back; planned node maintenance drains it explicitly.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb", metadata=meta(svc_name),
+            spec={"minAvailable": 1, "selector": {"matchLabels": kube.selector(p, COMPONENT)}},
+            opts=kube.opts(self))
+        self.register_outputs({"service": svc_name})
+
+    @staticmethod
+    def _qdrant_container(cfg: AppStackConfig) -> dict[str, Any]:
+        vs = cfg.vector_store
+        assert vs is not None
+        return {
+            "name": "qdrant",
+            "image": vs.image,
+            "imagePullPolicy": "Always",
+            "env": [
+                kube.secret_env("QDRANT__SERVICE__API_KEY", "qdrant", "api-key"),
+                {"name": "QDRANT__STORAGE__STORAGE_PATH", "value": "/qdrant/storage"},
+                {"name": "QDRANT__STORAGE__SNAPSHOTS_PATH", "value": "/qdrant/snapshots"},
+                {"name": "QDRANT__STORAGE__TEMP_PATH", "value": "/tmp"},
+                # The first-start marker is written to the working dir by default; keep it off the read-only root.
+                {"name": "QDRANT_INIT_FILE_PATH", "value": "/qdrant/storage/.qdrant-initialized"},
+                {"name": "QDRANT__TELEMETRY_DISABLED", "value": "true"},
+            ],
+            "ports": [{"name": "http", "containerPort": 6333, "protocol": "TCP"},
+                      {"name": "grpc", "containerPort": 6334, "protocol": "TCP"}],
+            "resources": vs.resources.as_k8s(),
+            "securityContext": kube.container_security_context(),
+            "startupProbe": kube.http_probe("/readyz", "http", period=5, failures=60),
+            "readinessProbe": kube.http_probe("/readyz", "http", period=5),
+            "livenessProbe": kube.http_probe("/livez", "http", period=10),
+            "volumeMounts": [{"name": "snapshots", "mountPath": "/qdrant/snapshots"},
+                             {"name": "tmp", "mountPath": "/tmp"}],
+        }
+
+    @staticmethod
+    def _postgres_container(cfg: AppStackConfig) -> dict[str, Any]:
+        vs = cfg.vector_store
+        assert vs is not None
+        ready = ["pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", vs.database]
+        return {
+            "name": "postgres",
+            "image": vs.image,
+            "imagePullPolicy": "Always",
+            "env": [
+                {"name": "POSTGRES_USER", "value": "app"},
+                {"name": "POSTGRES_DB", "value": vs.database},
+                kube.secret_env("POSTGRES_PASSWORD", "postgres", "password"),
+                # A subdirectory the non-root user creates itself, so initdb owns it (the mount root is root-owned).
+                {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+            ],
+            "ports": [{"name": "postgres", "containerPort": 5432, "protocol": "TCP"}],
+            "resources": vs.resources.as_k8s(),
+            "securityContext": kube.container_security_context(),
+            "startupProbe": kube.exec_probe(ready, period=5, failures=60, timeout=5),
+            "readinessProbe": kube.exec_probe(ready, period=10, timeout=5),
+            "livenessProbe": kube.exec_probe(ready, period=20, failures=6, timeout=5),
+            "volumeMounts": [{"name": "run", "mountPath": "/var/run/postgresql"},
+                             {"name": "tmp", "mountPath": "/tmp"},
+                             {"name": "dshm", "mountPath": "/dev/shm"}],
+        }

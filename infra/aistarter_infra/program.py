@@ -1,0 +1,63 @@
+"""The app stack program: the generated `infra/app/__main__.py` calls `build_app_stack(load_app_config(...))`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import kube
+from .cluster import make_provider, platform_outputs
+from .components import Addons, ApiService, ModelServer, NetworkPolicies, Queue, Telemetry, VectorStore
+from .config import AppStackConfig, load_app_config
+
+
+def build_app_stack(cfg: AppStackConfig) -> dict[str, Any]:
+    """Create every resource for the blueprint; returns the values to export."""
+    platform = platform_outputs(cfg)
+    provider = make_provider(platform)
+    with_provider = pulumi.ResourceOptions(providers=[provider])
+
+    ns = k8s.core.v1.Namespace(
+        "namespace",
+        metadata={"name": cfg.namespace, "labels": {
+            **kube.labels(cfg.project, "namespace"),
+            # Every workload here meets the restricted Pod Security Standard; let the API server enforce it.
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+        }},
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+    namespace = ns.metadata["name"]
+
+    addons = Addons("addons", cfg, platform, opts=with_provider)
+    NetworkPolicies("network", cfg, namespace, opts=with_provider)
+    if cfg.telemetry is not None:
+        Telemetry("telemetry", cfg, namespace, opts=with_provider)
+    vector_service = None
+    if cfg.vector_store is not None:
+        vector_service = VectorStore("vector-store", cfg, namespace, platform, opts=with_provider).service_name
+    if cfg.queue is not None:
+        Queue("queue", cfg, namespace, platform, keda_deps=addons.keda_deps, opts=with_provider)
+    ApiService("api", cfg, namespace, monitoring_deps=addons.monitoring_deps, opts=with_provider)
+    if cfg.model_server is not None:
+        ModelServer("model-server", cfg, namespace, platform, keda_deps=addons.keda_deps,
+                    monitoring_deps=addons.monitoring_deps, opts=with_provider)
+
+    return {
+        "namespace": namespace,
+        "api_service": "api",
+        "model_server_service": "model-server" if cfg.model_server is not None else None,
+        "vector_store_service": vector_service,
+        "redis_service": "redis" if cfg.queue is not None else None,
+    }
+
+
+def main(project: str) -> None:
+    """Entry point for `infra/app/__main__.py`: read stack config, build, export."""
+    # Kubernetes names and labels are DNS labels; the project slug may be a Python identifier.
+    cfg = load_app_config(pulumi.Config(), project.lower().replace("_", "-"))
+    for key, value in build_app_stack(cfg).items():
+        if value is not None:
+            pulumi.export(key, value)

@@ -1,0 +1,103 @@
+"""STACK (the decision engine's JSON) -> the app stack's Pulumi config values.
+
+The generated `infra/app/Pulumi.dev.yaml` is rendered by the template from the same STACK; aistarter's tests
+compare the two so the template and this mapping cannot drift. Defaults that STACK does not decide (images of
+data stores, sizes, chart versions) are here, each a tunable in the stack file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+QDRANT_IMAGE = "qdrant/qdrant:v1.13.4-unprivileged"
+PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
+API_IMAGE = "ghcr.io/your-org/{slug}:0.1.0"
+KUBE_CONTEXT_PLACEHOLDER = "change-me"
+
+
+def dns_label(slug: str) -> str:
+    return slug.lower().replace("_", "-")
+
+
+def model_server_resources(tensor_parallel: int) -> dict[str, str]:
+    """Sized to fit the catalog's GPU nodes: a 1-GPU node (e.g. g6.xlarge: 4 vCPU, 16 GiB) or a multi-GPU one."""
+    if tensor_parallel == 1:
+        return {"cpu_request": "3", "cpu_limit": "4", "memory_request": "12Gi", "memory_limit": "12Gi"}
+    return {"cpu_request": str(4 * tensor_parallel), "cpu_limit": str(6 * tensor_parallel),
+            "memory_request": f"{24 * tensor_parallel}Gi", "memory_limit": f"{24 * tensor_parallel}Gi"}
+
+
+def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms: int = 2000,
+                    platform_stack_env: str = "dev") -> dict[str, Any]:
+    """Un-namespaced Pulumi config for the app stack (object values are dicts)."""
+    slug = dns_label(project_slug)
+    cloud = stack["cloud"]
+    api = stack["api"]
+    gateway = stack.get("gateway") or {}
+    cfg: dict[str, Any] = {
+        "namespace": slug,
+        "cloud": cloud,
+        "providers": list(gateway.get("providers") or ["openai"]),
+        "api": {
+            "image": API_IMAGE.format(slug=slug),
+            "min_replicas": api["min_replicas"],
+            "max_replicas": api["max_replicas"],
+            "target_cpu_utilization": api.get("target_cpu_utilization", 70),
+            "latency_budget_ms": latency_budget_ms,
+            "auth": stack.get("auth", "api_key"),
+        },
+    }
+    ms = stack.get("model_server")
+    gpu = stack.get("gpu")
+    if gpu:
+        cfg["gpu"] = {"accelerator": gpu["accelerator"], "gpus_per_node": gpu["gpus_per_node"]}
+    if ms:
+        tp = ms["tensor_parallel"]
+        cfg["model_server"] = {
+            "image": ms["image"],
+            "model": ms["model"],
+            "min_replicas": ms["min_replicas"],
+            "max_replicas": ms["max_replicas"],
+            "tensor_parallel": tp,
+            "scale_to_zero": ms["scale_to_zero"],
+            "target_pending_per_replica": ms["target_pending_per_replica"],
+            "cold_start_s": ms["cold_start_s"],
+            "shm_size": "2Gi" if tp == 1 else "8Gi",
+            "resources": model_server_resources(tp),
+        }
+    if stack.get("vector_store", "none") != "none":
+        kind = stack["vector_store"]
+        cfg["vector_store"] = {"kind": kind, "image": QDRANT_IMAGE if kind == "qdrant" else PGVECTOR_IMAGE}
+    if stack.get("task_queue", "none") != "none":
+        cfg["queue"] = {"kind": stack["task_queue"]}
+    if stack.get("observability", "none") != "none":
+        cfg["telemetry"] = {"backend": stack["observability"]}
+    cfg["prometheus_monitors"] = bool(ms)
+    if cloud == "existing":
+        platform: dict[str, Any] = {"kube_context": KUBE_CONTEXT_PLACEHOLDER, "storage_class": ""}
+        if gpu:
+            platform.update({
+                "gpu_pool_label_key": gpu["pool_label_key"],
+                "gpu_pool_label_value": gpu["pool_label_value"],
+                "gpu_taint": dict(gpu["taint"]),
+            })
+        cfg["platform"] = platform
+    else:
+        cfg["platform"] = {"stack": f"organization/{slug}-platform/{platform_stack_env}"}
+    cfg["addons"] = {
+        "install_keda": bool(ms) or stack.get("task_queue", "none") != "none",
+        # GKE installs and manages the NVIDIA device plugin on GPU nodes itself.
+        "install_device_plugin": bool(ms) and cloud != "gcp",
+        # A new cluster has no Prometheus; an existing one usually does (point model_server.prometheus_url at it).
+        "install_prometheus": bool(ms) and cloud != "existing",
+    }
+    return cfg
+
+
+def gpu_pools_from_stack(stack: dict[str, Any], name: str = "gpu") -> list[dict[str, Any]]:
+    """The GPU pool STACK describes, in the shape `validate.check_gpu_consistency` takes."""
+    gpu = stack.get("gpu")
+    if not gpu:
+        return []
+    return [{"name": name, "labels": {gpu["pool_label_key"]: gpu["pool_label_value"]},
+             "taints": [dict(gpu["taint"])], "gpus_per_node": gpu["gpus_per_node"]}]
