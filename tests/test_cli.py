@@ -117,3 +117,11 @@ def test_interactive_reasks_after_a_bad_answer(runner: CliRunner) -> None:
 def _prompt_order() -> list[str]:
     from aistarter.questions import CRITERIA
     return [q.key for c in CRITERIA for q in QUESTIONS if q.criterion == c]
+
+
+def test_interactive_cross_field_rule_is_reported_after_all_prompts(runner: CliRunner) -> None:
+    answers = {"self_hosted": "small"}  # providers stays [openai]: the combination is invalid
+    lines = [answers.get(q, "") for q in _prompt_order()]
+    result = runner.invoke(main, ["recommend", "--format", "json"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 2
+    assert "self_hosted needs 'local' in providers" in result.output

@@ -98,6 +98,16 @@ def validate(values: Mapping[str, Any]) -> Answers:
         raise AnswerError(_describe(exc.errors()[0])) from None
 
 
+def check_one(key: str, value: Any) -> None:
+    """Validate one answer on its own (prompts re-ask on these); cross-field rules wait for the full set."""
+    try:
+        Answers.model_validate({key: value})
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"] and error["loc"][0] == key:
+                raise AnswerError(_describe(error)) from None
+
+
 def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
     """Later layers win: pass defaults/prompts first, then the answers file, then --set."""
     merged: dict[str, Any] = {}

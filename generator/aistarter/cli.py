@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 
 from . import __version__, report
-from .answers import AnswerError, coerce_text, load_answers_file, merge, parse_set_options, validate
+from .answers import AnswerError, check_one, coerce_text, load_answers_file, merge, parse_set_options, validate
 from .check import STEPS, as_dicts
 from .check import check as check_project
 from .decide import decide
@@ -56,11 +56,10 @@ def _ask(given: dict[str, Any]) -> dict[str, Any]:
             while True:
                 value = _prompt(q, q.default)
                 try:
-                    validate({**given, **answers, q.key: value})
+                    check_one(q.key, value)
                 except AnswerError as exc:
-                    if q.key in str(exc):
-                        click.echo(f"  {exc}")
-                        continue
+                    click.echo(f"  {exc}")
+                    continue
                 answers[q.key] = value
                 break
     return answers

@@ -50,8 +50,7 @@ def template_dir() -> Path:
 
 
 def infra_library_dir() -> Path:
-    packaged = Path(__file__).resolve().parent / "_data" / "infra" / "aistarter_infra"
-    return packaged if packaged.exists() else SOURCE_ROOT / "infra" / "aistarter_infra"
+    return _data_dir("infra/aistarter_infra")
 
 
 def _scalar(value: Any) -> Any:
