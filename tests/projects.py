@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tomllib
 import venv
 from pathlib import Path
@@ -32,20 +31,22 @@ def declared_requirements(project: Path) -> list[str]:
     return sorted(set(reqs))
 
 
-def project_python(project: Path) -> Path:
-    python = VENV / "bin" / "python"
+def project_python(project: Path, venv_dir: Path = VENV) -> Path:
+    """A venv holding what the project declares; pass a new venv_dir to prove the declaration alone suffices."""
+    python = venv_dir / "bin" / "python"
     if not python.exists():
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        venv.EnvBuilder(with_pip=True).create(venv_dir)
     reqs = declared_requirements(project)
     if reqs:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *reqs],
-                       check=True, capture_output=True, text=True)
+        installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *reqs],
+                                   capture_output=True, text=True)
+        assert installed.returncode == 0, f"installing the project's declared deps failed:\n{installed.stderr[-3000:]}"
     return python
 
 
-def run_project_tests(project: Path, *pytest_args: str, env: dict[str, str] | None = None
-                      ) -> subprocess.CompletedProcess[str]:
-    python = project_python(project)
+def run_project_tests(project: Path, *pytest_args: str, env: dict[str, str] | None = None,
+                      venv_dir: Path = VENV) -> subprocess.CompletedProcess[str]:
+    python = project_python(project, venv_dir)
     return subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
                           cwd=project, capture_output=True, text=True, env={**os.environ, **(env or {})},
                           timeout=1800)
@@ -56,5 +57,3 @@ def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, f"generated project's tests failed:\n{tail}"
     assert " passed" in result.stdout, f"generated project ran no tests:\n{tail}"
 
-
-__all__ = ["render", "run_project_tests", "assert_passed", "declared_requirements", "sys"]

@@ -98,6 +98,7 @@ def test_default_destination_is_the_slug(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 @pytest.mark.slow
-def test_default_project_passes_its_own_tests(tmp_path: Path) -> None:
+def test_default_project_passes_its_own_tests_in_a_fresh_venv(tmp_path: Path) -> None:
+    # Its own venv, not the shared one: proves the generated pyproject declares everything its tests need.
     project = generate(validate({}), tmp_path / "demo").path
-    assert_passed(run_project_tests(project))
+    assert_passed(run_project_tests(project, venv_dir=tmp_path / "venv"))
