@@ -280,3 +280,16 @@ def evaluate(resources: list[Mapping[str, Any]], settings: PolicySettings) -> di
         for rule, check in RULES.items():
             found[rule].extend(check(str(res["type"]), str(res["name"]), res.get("inputs") or {}, settings))
     return found
+
+
+def manifest_type(manifest: Mapping[str, Any]) -> str:
+    """The Pulumi type token of a plain Kubernetes manifest (apps/v1 Deployment -> kubernetes:apps/v1:Deployment)."""
+    api_version = str(manifest.get("apiVersion", ""))
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return f"kubernetes:{group_version}:{manifest.get('kind', '')}"
+
+
+def resources_from_manifests(manifests: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rendered manifests in the {"type", "name", "inputs"} shape `evaluate` takes."""
+    return [{"type": manifest_type(m), "name": str((m.get("metadata") or {}).get("name", "")), "inputs": m}
+            for m in manifests]
