@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -9,6 +11,7 @@ from .. import kube
 from ..cluster import PlatformOutputs
 from ..config import AppStackConfig
 from .api import app_env
+from .vector_store import secret_volume
 
 REDIS_COMPONENT = "redis"
 WORKER_COMPONENT = "worker"
@@ -27,9 +30,11 @@ class Queue(pulumi.ComponentResource):
         rmeta = lambda n: kube.metadata(n, namespace, p, REDIS_COMPONENT)  # noqa: E731
         wmeta = lambda n: kube.metadata(n, namespace, p, WORKER_COMPONENT)  # noqa: E731
 
+        password = pulumi.Config().require_secret("redis_password")
+        # redis.conf carries requirepass so the Redis pod reads it from a file, not its environment.
+        conf = pulumi.Output.secret(password).apply(lambda pw: f"requirepass {json.dumps(pw)}\n")
         k8s.core.v1.Secret(f"{name}-redis-secret", metadata=rmeta("redis"), type="Opaque",
-                           string_data={"password": pulumi.Config().require_secret("redis_password")},
-                           opts=kube.opts(self))
+                           string_data={"password": password, "redis.conf": conf}, opts=kube.opts(self))
         k8s.core.v1.Service(
             f"{name}-redis-headless", metadata=rmeta("redis-headless"),
             spec={"clusterIP": "None", "selector": kube.selector(p, REDIS_COMPONENT),
@@ -45,16 +50,16 @@ class Queue(pulumi.ComponentResource):
             "image": q.redis_image,
             "imagePullPolicy": "Always",
             "command": ["redis-server"],
-            # $(REDIS_PASSWORD) is expanded by the kubelet from the Secret-backed variable below.
-            "args": ["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--dir", "/data",
+            # Jobs must survive a restart (appendonly) and never be evicted to make room (noeviction).
+            "args": ["/etc/redis/redis.conf", "--appendonly", "yes", "--dir", "/data",
                      "--maxmemory-policy", "noeviction"],
-            "env": [kube.secret_env("REDIS_PASSWORD", "redis", "password")],
             "ports": [{"name": "redis", "containerPort": 6379, "protocol": "TCP"}],
             "resources": q.redis_resources.as_k8s(),
             "securityContext": kube.container_security_context(),
             "readinessProbe": kube.tcp_probe("redis", period=5),
             "livenessProbe": kube.tcp_probe("redis", period=10, failures=6),
-            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"},
+                             {"name": "config", "mountPath": "/etc/redis", "readOnly": True}],
         }
         k8s.apps.v1.StatefulSet(
             f"{name}-redis", metadata=rmeta("redis"),
@@ -67,7 +72,8 @@ class Queue(pulumi.ComponentResource):
                     "spec": {"automountServiceAccountToken": False,
                              "securityContext": kube.pod_security_context(),
                              "containers": [redis_container],
-                             "volumes": [kube.empty_dir("tmp", "64Mi")]},
+                             "volumes": [kube.empty_dir("tmp", "64Mi"),
+                                         secret_volume("config", "redis", ["redis.conf"])]},
                 },
                 "volumeClaimTemplates": [{
                     "metadata": {"name": "data", "labels": kube.labels(p, REDIS_COMPONENT)},

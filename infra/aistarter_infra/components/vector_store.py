@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -12,6 +13,12 @@ from ..cluster import PlatformOutputs
 from ..config import AppStackConfig
 
 COMPONENT = "vector-store"
+
+
+def secret_volume(name: str, secret: str, keys: list[str]) -> dict[str, Any]:
+    # 0440 + the pod's fsGroup: readable by the non-root user, by nobody else.
+    return {"name": name, "secret": {"secretName": secret, "defaultMode": 0o440,
+                                     "items": [{"key": k, "path": k} for k in keys]}}
 
 
 class VectorStore(pulumi.ComponentResource):
@@ -33,18 +40,27 @@ class VectorStore(pulumi.ComponentResource):
         self.service_name = svc_name
         meta = lambda n: kube.metadata(n, namespace, p, COMPONENT)  # noqa: E731
 
-        k8s.core.v1.Secret(f"{name}-secret", metadata=meta(svc_name), type="Opaque",
-                           string_data={secret_field: pcfg.require_secret(secret_key)}, opts=kube.opts(self))
+        secret_value = pcfg.require_secret(secret_key)
+        data: dict[str, pulumi.Input[str]] = {secret_field: secret_value}
+        if vs.kind == "qdrant":
+            # Qdrant reads the key from a mounted config file (JSON strings are valid YAML scalars), so the
+            # database pod carries no secret in its environment.
+            data["config.yaml"] = pulumi.Output.secret(secret_value).apply(
+                lambda key: f"service:\n  api_key: {json.dumps(key)}\n")
+        k8s.core.v1.Secret(f"{name}-secret", metadata=meta(svc_name), type="Opaque", string_data=data,
+                           opts=kube.opts(self))
 
         if vs.kind == "qdrant":
             container = self._qdrant_container(cfg)
             data_path = "/qdrant/storage"
-            extra_volumes = [kube.empty_dir("snapshots", "4Gi"), kube.empty_dir("tmp", "1Gi")]
+            extra_volumes = [kube.empty_dir("snapshots", "4Gi"), kube.empty_dir("tmp", "1Gi"),
+                             secret_volume("secret-config", "qdrant", ["config.yaml"])]
         else:
             container = self._postgres_container(cfg)
             data_path = "/var/lib/postgresql/data"
             extra_volumes = [kube.empty_dir("run", "16Mi"), kube.empty_dir("tmp", "256Mi"),
-                             kube.empty_dir("dshm", "256Mi", medium="Memory")]
+                             kube.empty_dir("dshm", "256Mi", medium="Memory"),
+                             secret_volume("secret", "postgres", ["password"])]
         container["volumeMounts"].insert(0, {"name": "data", "mountPath": data_path})
 
         k8s.core.v1.Service(
@@ -98,8 +114,10 @@ class VectorStore(pulumi.ComponentResource):
             "name": "qdrant",
             "image": vs.image,
             "imagePullPolicy": "Always",
+            # The binary directly (the image's entrypoint script only adds OOM restart handling the kubelet does).
+            "command": ["/qdrant/qdrant"],
+            "args": ["--config-path", "/qdrant/secret-config/config.yaml"],
             "env": [
-                kube.secret_env("QDRANT__SERVICE__API_KEY", "qdrant", "api-key"),
                 {"name": "QDRANT__STORAGE__STORAGE_PATH", "value": "/qdrant/storage"},
                 {"name": "QDRANT__STORAGE__SNAPSHOTS_PATH", "value": "/qdrant/snapshots"},
                 {"name": "QDRANT__STORAGE__TEMP_PATH", "value": "/tmp"},
@@ -115,7 +133,8 @@ class VectorStore(pulumi.ComponentResource):
             "readinessProbe": kube.http_probe("/readyz", "http", period=5),
             "livenessProbe": kube.http_probe("/livez", "http", period=10),
             "volumeMounts": [{"name": "snapshots", "mountPath": "/qdrant/snapshots"},
-                             {"name": "tmp", "mountPath": "/tmp"}],
+                             {"name": "tmp", "mountPath": "/tmp"},
+                             {"name": "secret-config", "mountPath": "/qdrant/secret-config", "readOnly": True}],
         }
 
     @staticmethod
@@ -130,7 +149,8 @@ class VectorStore(pulumi.ComponentResource):
             "env": [
                 {"name": "POSTGRES_USER", "value": "app"},
                 {"name": "POSTGRES_DB", "value": vs.database},
-                kube.secret_env("POSTGRES_PASSWORD", "postgres", "password"),
+                # The image's entrypoint reads *_FILE variants: the password stays out of the environment.
+                {"name": "POSTGRES_PASSWORD_FILE", "value": "/run/secrets/postgres/password"},
                 # A subdirectory the non-root user creates itself, so initdb owns it (the mount root is root-owned).
                 {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
             ],
@@ -142,5 +162,6 @@ class VectorStore(pulumi.ComponentResource):
             "livenessProbe": kube.exec_probe(ready, period=20, failures=6, timeout=5),
             "volumeMounts": [{"name": "run", "mountPath": "/var/run/postgresql"},
                              {"name": "tmp", "mountPath": "/tmp"},
-                             {"name": "dshm", "mountPath": "/dev/shm"}],
+                             {"name": "dshm", "mountPath": "/dev/shm"},
+                             {"name": "secret", "mountPath": "/run/secrets/postgres", "readOnly": True}],
         }
