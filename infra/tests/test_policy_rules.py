@@ -279,7 +279,7 @@ def test_settings_from_stack_and_pack_config_round_trip() -> None:
     assert config["gpu-pool-budget-cap"] == {"enforcementLevel": "mandatory", "gpuMaxNodesCap": 7}
     assert config["gpu-scale-to-zero"]["enforcementLevel"] == "advisory"
     assert pack.settings_from_pack_config(config) == settings
-    assert pack.settings_from_stack({"gpu": None}) == PolicySettings()
+    assert pack.settings_from_stack({"gpu": None}) == PolicySettings(gpu_max_nodes_cap=0)
 
 
 def _require_pulumi_policy() -> None:

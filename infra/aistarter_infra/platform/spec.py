@@ -240,7 +240,7 @@ def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: st
     if cloud == "aws":
         values["clusterAutoscaler"] = dict(CLUSTER_AUTOSCALER)
     if cloud == "gcp":
-        values["gcpProject"] = gcp_project or "my-gcp-project"
+        values["gcpProject"] = gcp_project or "change-me"
     if cloud == "azure":
         values["resourceGroup"] = f"{cluster_name}-rg"
     gpu = stack.get("gpu")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,8 @@ def settings_from_stack(stack: Mapping[str, Any], budget_cap: int | None = None)
     server = stack.get("model_server") or {}
     base = PolicySettings()
     if not gpu:
-        return base
+        # No GPUs budgeted: a GPU pool added later trips the cap until someone raises it on purpose.
+        return replace(base, gpu_max_nodes_cap=budget_cap or 0)
     taint = gpu.get("taint") or {}
     return PolicySettings(
         gpu_label_key=gpu.get("pool_label_key", base.gpu_label_key),
