@@ -86,14 +86,22 @@ def _clean(value: Any) -> Any:
     """Mock inputs back to plain YAML: ints stay ints, secrets become placeholders, unknowns/None vanish."""
     if isinstance(value, dict):
         if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
-            inner = value.get("value")
-            return SECRET_PLACEHOLDER if isinstance(inner, str | type(None)) else _clean(inner)
+            return _redact(_clean(value.get("value")))
         return {k: _clean(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_clean(v) for v in value if v is not None]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _redact(value: Any) -> Any:
+    # Keep a secret's shape (map keys) for schema validation, never its values.
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return SECRET_PLACEHOLDER
 
 
 class _RecordingMocks(pulumi.runtime.Mocks):

@@ -83,7 +83,8 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             })
         cfg["platform"] = platform
     else:
-        cfg["platform"] = {"stack": f"organization/{slug}-platform/{platform_stack_env}"}
+        # The platform program is the Pulumi project "<project_slug>-platform" (infra/platform/Pulumi.yaml).
+        cfg["platform"] = {"stack": f"organization/{project_slug}-platform/{platform_stack_env}"}
     cfg["addons"] = {
         "install_keda": bool(ms) or stack.get("task_queue", "none") != "none",
         # GKE installs and manages the NVIDIA device plugin on GPU nodes itself.

@@ -1,0 +1,34 @@
+"""Shared setup for aistarter's infra tests: import paths and the checkov executable."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+INFRA = Path(__file__).resolve().parents[1]
+for path in (INFRA, INFRA / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+
+def require(condition: bool, message: str) -> None:
+    """Skip with a reason, or fail when CI demands every service (AISTARTER_REQUIRE_SERVICES=1)."""
+    if condition:
+        return
+    if os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def checkov_exe() -> str:
+    from aistarter_infra.validate import find_checkov
+
+    exe = find_checkov()
+    require(exe is not None, "checkov not found: create its own venv (python3 -m venv /work/checkov-venv && "
+            "/work/checkov-venv/bin/pip install checkov) and set AISTARTER_CHECKOV=/work/checkov-venv/bin/checkov")
+    assert exe is not None
+    return exe

@@ -1,0 +1,271 @@
+"""The app stack rendered under Pulumi mocks across the option matrix: which resources exist for each option
+and the blueprint's decisions on them (scale to zero, HPA bounds, GPU placement, security, networking)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aistarter_infra.render import SECRET_PLACEHOLDER, RenderError, RenderResult, render_program, write_render
+from stacks import BATCH_LARGE, CHAT_NO_GPU, HELD_IN, MATRIX, RAG_SMALL_EXISTING, write_program
+
+_CACHE: dict[str, RenderResult] = {}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    def get(name: str) -> RenderResult:
+        if name not in _CACHE:
+            _CACHE[name] = render_program(write_program(tmp_path_factory.mktemp(name), MATRIX[name]))
+        return _CACHE[name]
+
+    return get
+
+
+def pod_specs(r: RenderResult) -> list[tuple[str, dict[str, Any]]]:
+    return [(f"{m['kind']}/{m['metadata']['name']}", m["spec"]["template"]["spec"])
+            for m in r.manifests if m["kind"] in ("Deployment", "StatefulSet")]
+
+
+def test_matrix_covers_every_option() -> None:
+    stacks = MATRIX.values()
+    assert {s["cloud"] for s in stacks} == {"aws", "gcp", "azure", "existing"}
+    sizes = {"none" if not s["model_server"] else ("small" if s["model_server"]["tensor_parallel"] == 1 else "large")
+             for s in stacks}
+    assert sizes == {"none", "small", "large"}
+    assert {s["vector_store"] for s in stacks} == {"none", "qdrant", "pgvector"}
+    assert {s["task_queue"] for s in stacks} == {"none", "arq", "celery"}
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_resources_exist_exactly_for_the_chosen_options(name: str, rendered: Any) -> None:
+    stack, r = MATRIX[name], rendered(name)
+    names = {(m["kind"], m["metadata"]["name"]) for m in r.manifests}
+    assert {("Namespace", "demo"), ("Deployment", "api"), ("Service", "api"), ("HorizontalPodAutoscaler", "api"),
+            ("PodDisruptionBudget", "api"), ("Ingress", "api"), ("NetworkPolicy", "default-deny-all"),
+            ("NetworkPolicy", "allow-dns")} <= names
+    has = lambda kind, n: (kind, n) in names  # noqa: E731
+    assert has("Deployment", "model-server") == bool(stack["model_server"])
+    assert has("ScaledObject", "model-server") == bool(stack["model_server"])
+    assert has("StatefulSet", "qdrant") == (stack["vector_store"] == "qdrant")
+    assert has("StatefulSet", "postgres") == (stack["vector_store"] == "pgvector")
+    assert has("PodDisruptionBudget", "qdrant") == (stack["vector_store"] == "qdrant")
+    assert has("StatefulSet", "redis") == (stack["task_queue"] != "none")
+    assert has("Deployment", "worker") == (stack["task_queue"] != "none")
+    assert has("ScaledObject", "worker") == (stack["task_queue"] != "none")
+    assert has("Deployment", "otel-collector") == (stack["observability"] != "none")
+    assert has("ServiceMonitor", "api") == bool(stack["model_server"])
+    releases = {h["name"] for h in r.helm_releases}
+    assert ("keda" in releases) == bool(stack["model_server"] or stack["task_queue"] != "none")
+    assert ("nvidia-device-plugin" in releases) == bool(stack["model_server"] and stack["cloud"] != "gcp")
+    assert ("kube-prometheus-stack" in releases) == bool(stack["model_server"] and stack["cloud"] != "existing")
+    # Only the StackReference (clouds) is a non-Kubernetes resource; the provider is never the ambient context.
+    others = {o["type"] for o in r.other}
+    assert others == ({"pulumi:providers:kubernetes"} | (
+        set() if stack["cloud"] == "existing" else {"pulumi:pulumi:StackReference"}))
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_every_pod_is_locked_down(name: str, rendered: Any) -> None:
+    for where, pod in pod_specs(rendered(name)):
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert pod["automountServiceAccountToken"] is False, where
+        assert not pod.get("hostNetwork") and not pod.get("hostPID"), where
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, where
+            assert sc["privileged"] is False and sc["capabilities"] == {"drop": ["ALL"]}, where
+            assert sc["runAsUser"] >= 10000, where
+            res = c["resources"]
+            for key in ("cpu", "memory"):
+                assert key in res["requests"] and key in res["limits"], f"{where} {key}"
+            assert ":" in c["image"] and not c["image"].endswith(":latest"), where
+            assert "livenessProbe" in c and "readinessProbe" in c, where
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_hpa_uses_the_blueprint_bounds(name: str, rendered: Any) -> None:
+    api = MATRIX[name]["api"]
+    hpa = rendered(name).get("HorizontalPodAutoscaler", "api")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (api["min_replicas"], api["max_replicas"])
+    assert hpa["metrics"] == [{"type": "Resource", "resource": {"name": "cpu", "target": {
+        "type": "Utilization", "averageUtilization": api["target_cpu_utilization"]}}}]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}
+    # The HPA owns the replica count: the Deployment must not carry one that each `pulumi up` would re-apply.
+    assert "replicas" not in rendered(name).get("Deployment", "api")["spec"]
+
+
+def test_api_probes_and_disruption_budget(rendered: Any) -> None:
+    r = rendered("chat")
+    c = r.get("Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert r.get("PodDisruptionBudget", "api")["spec"]["minAvailable"] == 1
+
+
+@pytest.mark.parametrize("name", ["rag-small-existing", "batch-large", "rag-aws-warm-gpu"])
+def test_model_server_gpu_placement_and_lifecycle(name: str, rendered: Any) -> None:
+    stack, r = MATRIX[name], rendered(name)
+    tp = stack["model_server"]["tensor_parallel"]
+    pod = r.get("Deployment", "model-server")["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["resources"]["requests"]["nvidia.com/gpu"] == c["resources"]["limits"]["nvidia.com/gpu"] == str(tp)
+    assert c["args"][c["args"].index("--tensor-parallel-size") + 1] == str(tp)
+    gpu = stack["gpu"]
+    assert pod["nodeSelector"] == {gpu["pool_label_key"]: gpu["pool_label_value"]}
+    assert {"key": gpu["taint"]["key"], "operator": "Equal", "value": gpu["taint"]["value"],
+            "effect": gpu["taint"]["effect"]} in pod["tolerations"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+    assert "persistentVolumeClaim" in volumes["model-cache"] or "ephemeral" in volumes["model-cache"]
+    assert c["startupProbe"]["failureThreshold"] * c["startupProbe"]["periodSeconds"] >= \
+        stack["model_server"]["cold_start_s"]
+    assert c["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+    assert 120 <= pod["terminationGracePeriodSeconds"] <= 140
+    assert "replicas" not in r.get("Deployment", "model-server")["spec"]
+
+
+@pytest.mark.parametrize("name", ["rag-small-existing", "batch-large"])
+def test_scale_to_zero_wakes_on_the_api_pending_gauge(name: str, rendered: Any) -> None:
+    stack, r = MATRIX[name], rendered(name)
+    ms = stack["model_server"]
+    so = r.get("ScaledObject", "model-server")["spec"]
+    assert ms["scale_to_zero"] is True
+    assert so["idleReplicaCount"] == 0 and so["minReplicaCount"] == 1
+    assert so["maxReplicaCount"] == ms["max_replicas"]
+    assert so["scaleTargetRef"]["name"] == "model-server"
+    (trigger,) = so["triggers"]
+    assert trigger["type"] == "prometheus"
+    meta = trigger["metadata"]
+    assert meta["query"].startswith(f'sum(aistarter_model_pending_requests{{model="{ms["model"]}"}})')
+    assert meta["threshold"] == str(ms["target_pending_per_replica"])
+    assert meta["activationThreshold"] == "0"
+    # Prometheus must actually scrape the gauge: a ServiceMonitor on the API's metrics endpoint.
+    sm = r.get("ServiceMonitor", "api")["spec"]
+    assert sm["endpoints"][0]["path"] == "/metrics"
+    assert sm["selector"]["matchLabels"] == r.get("Service", "api")["spec"]["selector"]
+
+
+def test_warm_gpu_keeps_replicas_when_the_blueprint_refuses_scale_to_zero(rendered: Any) -> None:
+    so = rendered("rag-aws-warm-gpu").get("ScaledObject", "model-server")["spec"]
+    assert "idleReplicaCount" not in so
+    assert so["minReplicaCount"] == MATRIX["rag-aws-warm-gpu"]["model_server"]["min_replicas"] == 1
+
+
+@pytest.mark.parametrize(("name", "queue_key"), [("batch-large", "celery"), ("agents-azure-pgvector-arq", "arq:queue")])
+def test_worker_scales_on_queue_length(name: str, queue_key: str, rendered: Any) -> None:
+    r = rendered(name)
+    so = r.get("ScaledObject", "worker")["spec"]
+    (trigger,) = so["triggers"]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == queue_key
+    assert trigger["metadata"]["address"] == "redis.demo.svc.cluster.local:6379"
+    worker_env = {e["name"] for e in r.get("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert trigger["metadata"]["passwordFromEnv"] in worker_env
+    assert so["minReplicaCount"] == 0
+
+
+def _allows(policy: dict[str, Any], direction: str) -> list[dict[str, Any]]:
+    return policy["spec"].get(direction, [])
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_network_is_default_deny_with_explicit_allows(name: str, rendered: Any) -> None:
+    stack, r = MATRIX[name], rendered(name)
+    deny = r.get("NetworkPolicy", "default-deny-all")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    dns = r.get("NetworkPolicy", "allow-dns")["spec"]
+    assert {"port": 53, "protocol": "UDP"} in dns["egress"][0]["ports"]
+    api_in = r.get("NetworkPolicy", "api-ingress")
+    sources = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+               for rule in _allows(api_in, "ingress") for peer in rule["from"]]
+    assert "ingress-nginx" in sources
+    api_out = r.get("NetworkPolicy", "api-egress")
+    targets = [peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
+               for rule in _allows(api_out, "egress") for peer in rule["to"]]
+    assert ("model-server" in targets) == bool(stack["model_server"])
+    assert ("vector-store" in targets) == (stack["vector_store"] != "none")
+    assert ("redis" in targets) == (stack["task_queue"] != "none")
+    assert ("otel-collector" in targets) == (stack["observability"] != "none")
+    if stack["model_server"]:
+        ms_in = r.get("NetworkPolicy", "model-server-ingress")
+        peers = [p for rule in _allows(ms_in, "ingress") for p in rule["from"]]
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "api",
+                                                "app.kubernetes.io/name": "demo-api"}}} in peers
+    if stack["task_queue"] != "none":
+        redis_in = r.get("NetworkPolicy", "redis-ingress")
+        namespaces = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                      for rule in _allows(redis_in, "ingress") for p in rule["from"] if "namespaceSelector" in p]
+        assert namespaces == ["keda"], "KEDA polls the queue length from its namespace"
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_secrets_never_rendered_in_plain_text(name: str, rendered: Any) -> None:
+    r = rendered(name)
+    for secret in r.find("Secret"):
+        for value in secret.get("stringData", {}).values():
+            assert value == SECRET_PLACEHOLDER, secret["metadata"]["name"]
+    text = json.dumps(r.manifests)
+    assert "sk-" not in text
+
+
+def test_device_plugin_targets_the_gpu_pool(rendered: Any) -> None:
+    values = rendered("rag-small-existing").release("nvidia-device-plugin")["values"]
+    gpu = RAG_SMALL_EXISTING["gpu"]
+    term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term == [{"matchExpressions": [{"key": gpu["pool_label_key"], "operator": "In",
+                                           "values": [gpu["pool_label_value"]]}]}]
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in \
+        values["tolerations"]
+
+
+def test_platform_outputs_drive_gpu_placement_on_clouds(tmp_path: Path) -> None:
+    outputs = {"kubeconfig": "k", "gpu_pool_label_key": "example.com/pool", "gpu_pool_label_value": "l4",
+               "gpu_taint_key": "example.com/gpu", "gpu_taint_value": "yes", "gpu_taint_effect": "NoExecute",
+               "storage_class": "fast"}
+    r = render_program(write_program(tmp_path, BATCH_LARGE), platform_outputs=outputs)
+    pod = r.get("Deployment", "model-server")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"example.com/pool": "l4"}
+    assert pod["tolerations"] == [{"key": "example.com/gpu", "operator": "Equal", "value": "yes",
+                                   "effect": "NoExecute"}]
+    redis = r.get("StatefulSet", "redis")["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert redis["storageClassName"] == "fast"
+    (ref,) = [o for o in r.other if o["type"] == "pulumi:pulumi:StackReference"]
+    assert ref["name"] == "organization/demo-platform/dev"
+
+
+@pytest.mark.parametrize("name", sorted(HELD_IN))
+def test_write_render_outputs_yaml_and_helm_values(name: str, rendered: Any, tmp_path: Path) -> None:
+    r = rendered(name)
+    target = write_render(r, tmp_path)
+    docs = list(yaml.safe_load_all((target / "manifests.yaml").read_text()))
+    assert len(docs) == len(r.manifests)
+    assert all(list(d)[:3] == ["apiVersion", "kind", "metadata"] for d in docs)
+    summary = json.loads((target / "summary.json").read_text())
+    assert summary["resource_count"] == r.resource_count
+    for release in r.helm_releases:
+        saved = yaml.safe_load((target / "helm" / f"{release['name']}.yaml").read_text())
+        assert saved["chart"] == release["chart"] and saved["version"] == release["version"]
+        assert saved["repository"].startswith("https://")
+
+
+def test_render_is_deterministic(tmp_path: Path) -> None:
+    a = render_program(write_program(tmp_path / "a", CHAT_NO_GPU))
+    b = render_program(write_program(tmp_path / "b", CHAT_NO_GPU))
+    assert a.manifests == b.manifests and a.helm_releases == b.helm_releases
+
+
+def test_bad_stack_config_fails_the_render_with_its_key(tmp_path: Path) -> None:
+    app = write_program(tmp_path, CHAT_NO_GPU, overrides={"api": {"image": "ghcr.io/org/app:latest"}})
+    with pytest.raises(RenderError, match=r"api\.image.*floating tag"):
+        render_program(app)
+
+
+def test_missing_program_dir_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="Pulumi.yaml not found"):
+        render_program(tmp_path)
