@@ -185,5 +185,40 @@ def check(directory: Path, steps: tuple[str, ...], fmt: str) -> None:
         sys.exit(1)
 
 
+@main.command("serve-context")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+def serve_context(host: str, port: int) -> None:
+    """Serve the template context to a Backstage Software Template (POST /context); see backstage/README.md."""
+    from .backstage import make_server
+
+    try:
+        server = make_server(host, port)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --host or --port")
+    click.echo(f"aistarter {__version__} context service on http://{host}:{server.server_port}/context", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.command()
+@click.option("--write", is_flag=True, help="Refresh backstage/template.yaml in an aistarter source checkout.")
+def backstage(write: bool) -> None:
+    """Print the Backstage Software Template generated from the questionnaire."""
+    from .backstage import template_text, write_template
+
+    if not write:
+        click.echo(template_text(), nl=False)
+        return
+    try:
+        click.echo(f"wrote {write_template()}")
+    except OSError as exc:
+        _fail(str(exc))
+
+
 if __name__ == "__main__":
     main()
