@@ -140,8 +140,16 @@ def load_stack_config(program_dir: Path, stack: str = "dev") -> tuple[str, dict[
     return project, values
 
 
-def render_platform(values: Mapping[str, Any], *, project: str = "platform", stack: str = "dev") -> PlatformRender:
-    """Run the platform program for these config values under mocks and return what it declared."""
+def render_platform(values: Mapping[str, Any], *, project: str = "platform", stack: str = "dev",
+                    main_file: Path | None = None) -> PlatformRender:
+    """Run the platform program for these config values under mocks and return what it declared.
+
+    With `main_file` (a generated `infra/platform/__main__.py`) that entry point runs, exactly as `pulumi up`
+    would start it; otherwise `build_platform_stack(load_platform_config())` does. Outputs are read back from
+    the stack's exports either way, so an output that is built but not exported does not count.
+    """
+    import runpy
+
     import pulumi
     from pulumi.runtime.settings import SETTINGS, set_root_resource
     from pulumi.runtime.stack import run_pulumi_func
@@ -161,10 +169,14 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
     secrets: set[str] = set()
 
     def program() -> None:
-        outputs = build_platform_stack(load_platform_config())
+        if main_file is not None:
+            runpy.run_path(str(main_file), run_name="__main__")
+        else:
+            build_platform_stack(load_platform_config())
+        exports = dict(getattr(pulumi.runtime.get_root_resource(), "outputs", {}) or {})
 
         async def collect() -> None:
-            for key, value in outputs.items():
+            for key, value in exports.items():
                 out = pulumi.Output.from_input(value)
                 resolved[key] = await out.future()
                 if await out.is_secret():
@@ -174,12 +186,11 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
         _sync_await(collect())
 
     _sync_await(run_pulumi_func(program))
-    root = pulumi.runtime.get_root_resource()
-    exported = sorted(getattr(root, "outputs", {}) or {})
-    return PlatformRender(resources=mocks.resources, outputs=resolved, exported=exported, secret_outputs=secrets)
+    return PlatformRender(resources=mocks.resources, outputs=resolved, exported=sorted(resolved),
+                          secret_outputs=secrets)
 
 
 def render_platform_dir(program_dir: Path, stack: str = "dev") -> PlatformRender:
-    """Render a generated `infra/platform` folder with its own Pulumi.yaml and stack config."""
+    """Render a generated `infra/platform` folder: its Pulumi.yaml, its stack config and its __main__.py."""
     project, values = load_stack_config(program_dir, stack)
-    return render_platform(values, project=project, stack=stack)
+    return render_platform(values, project=project, stack=stack, main_file=program_dir / "__main__.py")

@@ -114,8 +114,17 @@ def test_gpu_pool_over_budget_is_caught(stacks: tuple[list[dict[str, Any]], list
 {%- endif %}
 
 
-def test_policies_build_for_crossguard() -> None:
+def test_policy_pack_entry_point_builds_every_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs infra/policy/__main__.py as the Pulumi CLI would, with the analyzer server swapped for a recorder."""
     _require(("pulumi_policy",), "pip install -r infra/policy/requirements.txt")
-    from aistarter_infra.policy import build_policies
+    import runpy
 
-    assert sorted(p.name for p in build_policies(SETTINGS)) == sorted(RULES)
+    import pulumi_policy
+
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: captured.update(kwargs))
+    runpy.run_path(str(INFRA / "policy" / "__main__.py"), run_name="__main__")
+    assert captured["name"] == "{{ cookiecutter.project_slug | replace('_', '-') }}-policy"
+    levels = {p.name: p.enforcement_level for p in captured["policies"]}
+    assert sorted(levels) == sorted(RULES)
+    assert levels["gpu-scale-to-zero"] == pulumi_policy.EnforcementLevel.ADVISORY
