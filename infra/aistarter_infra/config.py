@@ -37,7 +37,7 @@ def check_image(value: str, key: str = "image") -> str:
     return value
 
 
-def check_quantity(value: str | int | float, key: str) -> str:
+def check_quantity(value: str | float, key: str) -> str:
     text = str(value)
     if not _QUANTITY.match(text):
         raise ValueError(f"{key}={value!r} is not a Kubernetes quantity (examples: 250m, 1, 512Mi, 8Gi)")

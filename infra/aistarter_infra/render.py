@@ -202,7 +202,7 @@ def render_program(program_dir: str | Path, stack: str = "dev",
     added = str(program_dir) not in sys.path
     try:
         pulumi.runtime.mocks.test(lambda: runpy.run_path(str(main_file), run_name="__main__"))()
-    except Exception as exc:  # noqa: BLE001 - re-raised with the stack named
+    except Exception as exc:  # re-raised with the stack named
         raise RenderError(f"{program_dir.name} stack {stack!r}: {exc}") from exc
     finally:
         if added and str(program_dir) in sys.path:

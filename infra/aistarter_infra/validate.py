@@ -93,8 +93,8 @@ class CheckovReport:
         return not self.failed
 
     def summary(self) -> str:
-        lines = [f"checkov {self.version}: {self.passed} passed, {len(self.failed)} failed, "
-                 f"{len(self.skipped)} skipped with a documented reason"]
+        lines = [(f"checkov {self.version}: {self.passed} passed, {len(self.failed)} failed, "
+                  f"{len(self.skipped)} skipped with a documented reason")]
         lines += [f"  FAILED {f['check_id']} {f['resource']}: {f['check_name']}" for f in self.failed]
         return "\n".join(lines)
 

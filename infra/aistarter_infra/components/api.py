@@ -86,7 +86,8 @@ class ApiService(pulumi.ComponentResource):
         super().__init__("aistarter:app:ApiService", name, None, opts)
         api = cfg.api
         p = cfg.project
-        meta = lambda n: kube.metadata(n, namespace, p, COMPONENT)  # noqa: E731
+        def meta(n: str) -> dict[str, Any]:
+            return kube.metadata(n, namespace, p, COMPONENT)
 
         secret_data: dict[str, pulumi.Input[str]] = {}
         pcfg = pulumi.Config()

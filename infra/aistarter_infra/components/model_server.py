@@ -39,7 +39,8 @@ class ModelServer(pulumi.ComponentResource):
         ms = cfg.model_server
         assert ms is not None, "ModelServer needs cfg.model_server"
         p = cfg.project
-        meta = lambda n: kube.metadata(n, namespace, p, COMPONENT)  # noqa: E731
+        def meta(n: str) -> dict[str, Any]:
+            return kube.metadata(n, namespace, p, COMPONENT)
         gpus = str(ms.tensor_parallel)
 
         pcfg = pulumi.Config()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -27,8 +28,10 @@ class Queue(pulumi.ComponentResource):
         q = cfg.queue
         assert q is not None, "Queue needs cfg.queue"
         p = cfg.project
-        rmeta = lambda n: kube.metadata(n, namespace, p, REDIS_COMPONENT)  # noqa: E731
-        wmeta = lambda n: kube.metadata(n, namespace, p, WORKER_COMPONENT)  # noqa: E731
+        def rmeta(n: str) -> dict[str, Any]:
+            return kube.metadata(n, namespace, p, REDIS_COMPONENT)
+        def wmeta(n: str) -> dict[str, Any]:
+            return kube.metadata(n, namespace, p, WORKER_COMPONENT)
 
         password = pulumi.Config().require_secret("redis_password")
         # redis.conf carries requirepass so the Redis pod reads it from a file, not its environment.

@@ -51,7 +51,8 @@ class Telemetry(pulumi.ComponentResource):
         t = cfg.telemetry
         assert t is not None, "Telemetry needs cfg.telemetry"
         p = cfg.project
-        meta = lambda n: kube.metadata(n, namespace, p, COMPONENT)  # noqa: E731
+        def meta(n: str) -> dict[str, Any]:
+            return kube.metadata(n, namespace, p, COMPONENT)
         auth = pulumi.Config().get_secret("otel_exporter_authorization")
         env: list[dict[str, Any]] = []
         if auth is not None:

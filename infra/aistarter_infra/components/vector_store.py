@@ -38,7 +38,8 @@ class VectorStore(pulumi.ComponentResource):
             svc_name, ports, secret_key, secret_field = "postgres", [("postgres", 5432)], \
                 "postgres_password", "password"
         self.service_name = svc_name
-        meta = lambda n: kube.metadata(n, namespace, p, COMPONENT)  # noqa: E731
+        def meta(n: str) -> dict[str, Any]:
+            return kube.metadata(n, namespace, p, COMPONENT)
 
         secret_value = pcfg.require_secret(secret_key)
         data: dict[str, pulumi.Input[str]] = {secret_field: secret_value}

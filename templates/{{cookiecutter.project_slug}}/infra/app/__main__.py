@@ -14,6 +14,6 @@ from pathlib import Path
 # The component library is vendored next to this folder (infra/aistarter_infra); no aistarter install needed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aistarter_infra.program import main  # noqa: E402
+from aistarter_infra.program import main
 
 main("{{ cookiecutter.project_slug }}")

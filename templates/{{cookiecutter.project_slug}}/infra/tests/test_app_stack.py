@@ -26,7 +26,9 @@ from aistarter_infra.validate import check_gpu_consistency, pools_from_app_confi
 INFRA = Path(__file__).resolve().parents[1]
 
 # The blueprint's stack decision, as generated.
-STACK: dict[str, Any] = json.loads(r'''{{ cookiecutter._blueprint.stack | tojson }}''')
+STACK: dict[str, Any] = json.loads(r'''
+{{ cookiecutter._blueprint.stack | tojson(indent=2) }}
+''')
 APP = INFRA / "app"
 
 
