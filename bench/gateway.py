@@ -1,0 +1,377 @@
+"""Gateway streaming overhead: the generated backend and LiteLLM proxy against the stub upstream they both call.
+
+One stub upstream (bench/stub_upstream.py) runs for the whole part. Each contender is started as a uvicorn
+subprocess on 127.0.0.1, warmed up, then:
+1. memory: RSS of the contender's process tree idle, then with HOLD_STREAMS streams open and parked by the stub
+   (first token delivered, the rest held back); the difference per stream is "RSS per idle stream";
+2. load: for each concurrency level, a load client process (bench/loadclient.py) opens that many streams at once,
+   ROUNDS[level] times, and records TTFT, every inter-chunk gap and completeness.
+"Added" figures are the contender's percentile minus the direct stub's percentile at the same level.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import REPO_ROOT, BenchError, log, percentile, rnd
+from .procs import Server, free_port, http_json
+from .venvs import LITELLM_VERSION, Venv, litellm_venv, project_venv
+
+LEVELS = (1, 16, 64, 256)
+ROUNDS = {1: 40, 16: 10, 64: 4, 256: 2}
+QUICK_ROUNDS = {1: 5, 16: 2, 64: 1, 256: 1}
+HOLD_STREAMS = 256
+# 20 tokens, one every 20 ms (50 tokens/s, a typical hosted-model pace), the first after 20 ms.
+STUB = {"tokens": 20, "pace_ms": 20.0, "first_token_ms": 20.0}
+STREAM_TIMEOUT_S = 60.0
+MODEL = "local-model"  # the generated backend maps this name to its `local` provider (no model server chosen)
+
+GOALS = {
+    "ttft_p50_c1": ("added TTFT p50 <= 3 ms at c=1", 3.0),
+    "ttft_p99_c16": ("added TTFT p99 <= 15 ms at c=16", 15.0),
+    "zero_loss_256": ("zero dropped chunks up to 256 streams", 256),
+    "rss_per_stream": ("<= 100 KB RSS per open stream", 100.0),
+}
+
+MINIMAL_SETS = ["providers=local", "auth=none", "usage_billing=none", "observability=none"]
+FULL_SETS = ["providers=local", "auth=api_key", "usage_billing=metering", "observability=otel",
+             "trace_content=redacted"]
+
+
+@dataclass
+class Running:
+    server: Server | None
+    url: str
+    api_key: str = ""
+    model: str = MODEL
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Ctx:
+    work: Path
+    stub_url: str  # base, no /v1
+    stub: Server
+    quick: bool
+
+
+# --------------------------------------------------------------------------------------------- contenders
+
+
+def _direct(ctx: Ctx) -> Running:
+    return Running(server=ctx.stub, url=f"{ctx.stub_url}/v1/chat/completions", note="")
+
+
+def _litellm(ctx: Ctx) -> Running:
+    venv = litellm_venv()
+    port = free_port()
+    key = f"sk-bench-{secrets.token_hex(24)}"  # LiteLLM refuses to start without a strong master key
+    config = ctx.work / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        "    litellm_params:\n"
+        f"      model: openai/{MODEL}\n"
+        f"      api_base: {ctx.stub_url}/v1\n"
+        "      api_key: sk-stub\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n", encoding="utf-8")
+    env = {**_base_env(), "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "LITELLM_TELEMETRY": "False"}
+    # LiteLLM's own CLI starts uvicorn (its documented way to run the proxy), one worker like the others.
+    server = Server("litellm", [str(venv.bin("litellm")), "--config", str(config), "--host", "127.0.0.1",
+                                "--port", str(port), "--num_workers", "1"],
+                    cwd=ctx.work, env=env, log_path=ctx.work / "litellm.log")
+    try:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/liveliness", timeout=120)
+    except BenchError:
+        server.stop()
+        raise
+    return Running(server=server, url=f"http://127.0.0.1:{port}/v1/chat/completions", api_key=key,
+                   note=f"LiteLLM proxy {LITELLM_VERSION}: default settings, master key, no database.",
+                   extra={"venv": str(venv.path)})
+
+
+def _base_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def _render(ctx: Ctx, name: str, sets: list[str]) -> Path:
+    dest = ctx.work / name
+    aistarter = Path(sys.executable).parent / "aistarter"
+    argv = [str(aistarter)] if aistarter.exists() else [sys.executable, "-m", "aistarter"]
+    argv += ["new", str(dest), "--no-input", "--force", *[a for s in sets for a in ("--set", s)]]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError(f"aistarter new {' '.join(sets)} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return dest
+
+
+def _has_streaming_route(project: Path) -> bool:
+    api = project / "app" / "api"
+    if not api.is_dir():
+        return False
+    return any("chat/completions" in p.read_text(encoding="utf-8", errors="ignore") for p in api.glob("*.py"))
+
+
+def _create_api_key(venv: Venv, project: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run([str(venv.python), "-m", "app.cli", "keys", "create", "--tenant", "bench"], cwd=project,
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError(f"`python -m app.cli keys create` failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    # The key is the longest token of the output (the CLI prints it once, with a note around it).
+    words = [w.strip("'\"`,.:;()") for w in proc.stdout.split()]
+    key = max(words, key=len, default="")
+    if len(key) < 16:
+        raise BenchError(f"could not find the API key in `app.cli keys create` output: {proc.stdout.strip()[:200]}")
+    return key
+
+
+def _generated(name: str, sets: list[str], full: bool) -> Callable[[Ctx], Running]:
+    def start(ctx: Ctx) -> Running:
+        project = _render(ctx, name, sets)
+        if not _has_streaming_route(project):
+            raise BenchError("skipped: the generated backend has no POST /v1/chat/completions route yet")
+        venv = project_venv(project)
+        env = {**_base_env(), "LOCAL_BASE_URL": f"{ctx.stub_url}/v1", "LOG_LEVEL": "WARNING",
+               "DATABASE_URL": f"sqlite:///{ctx.work / (name + '.db')}", "PYTHONDONTWRITEBYTECODE": "1"}
+        api_key = ""
+        if full:
+            env.update({
+                "OTEL_EXPORTER_OTLP_ENDPOINT": ctx.stub_url,  # the stub answers OTLP/HTTP exports
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                # The token bucket still runs on every request; its limits are raised so one benchmark key
+                # can open 256 streams at once.
+                "RATE_LIMIT_RPS": "100000", "RATE_LIMIT_BURST": "100000",
+            })
+        port = free_port()
+        if full:
+            # Keys live in the database: migrate first (the app would at startup), then create one.
+            api_key = _create_api_key(venv, project, env)
+        server = Server(name, [str(venv.python), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
+                               str(port), "--no-access-log", "--log-level", "warning"],
+                        cwd=project, env=env, log_path=ctx.work / f"{name}.log")
+        try:
+            server.wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        except BenchError:
+            server.stop()
+            raise
+        note = (f"generated backend `{' '.join('--set ' + s for s in sets)}`: uvicorn, 1 worker, SQLite"
+                + (", OTLP/HTTP exporter to a local receiver" if full else "") + ".")
+        return Running(server=server, url=f"http://127.0.0.1:{port}/v1/chat/completions", api_key=api_key,
+                       note=note, extra={"venv": str(venv.path), "dependencies": len(venv.distributions())})
+
+    return start
+
+
+CONTENDERS: dict[str, tuple[str, Callable[[Ctx], Running]]] = {
+    "direct": ("stub upstream, direct (floor)", _direct),
+    "minimal": ("generated backend, minimal", _generated("minimal", MINIMAL_SETS, full=False)),
+    "full": ("generated backend, metering + provenance + tracing", _generated("full", FULL_SETS, full=True)),
+    "litellm": (f"LiteLLM proxy {LITELLM_VERSION}", _litellm),
+}
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+
+def _control(ctx: Ctx, **values: Any) -> None:
+    status, body = http_json(f"{ctx.stub_url}/control", json.dumps(values).encode())
+    if status != 200:
+        raise BenchError(f"stub /control answered {status}: {body[:200]!r}")
+
+
+def _client_argv(run: Running, concurrency: int, rounds: int, hold: bool = False) -> list[str]:
+    argv = [sys.executable, "-m", "bench.loadclient", "--url", run.url, "--model", run.model, "--concurrency",
+            str(concurrency), "--rounds", str(rounds), "--tokens", str(STUB["tokens"]), "--timeout",
+            str(STREAM_TIMEOUT_S)]
+    if run.api_key:
+        argv += ["--api-key", run.api_key]
+    return argv + (["--hold"] if hold else [])
+
+
+def _load(run: Running, concurrency: int, rounds: int) -> list[dict[str, Any]]:
+    budget = rounds * (STREAM_TIMEOUT_S + 5) + 30
+    proc = subprocess.run(_client_argv(run, concurrency, rounds), cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=budget)
+    if proc.returncode != 0:
+        raise BenchError(f"load client failed at c={concurrency}: {proc.stderr.strip()[-300:]}")
+    return list(json.loads(proc.stdout.strip().splitlines()[-1])["streams"])
+
+
+def _summarise(streams: list[dict[str, Any]]) -> dict[str, Any]:
+    ttft = [s["ttft_ms"] for s in streams if s.get("ttft_ms") is not None]
+    gaps = [g for s in streams for g in s.get("gaps_ms", [])]
+    errors = sorted({s["error"] for s in streams if s.get("error")})
+    return {
+        "streams": len(streams),
+        "complete": sum(1 for s in streams if s.get("ok")),
+        "lost_chunks": sum(int(s.get("missing_tokens") or 0) for s in streams),
+        "ttft_p50_ms": rnd(percentile(ttft, 50), 3),
+        "ttft_p99_ms": rnd(percentile(ttft, 99), 3),
+        "gap_p50_ms": rnd(percentile(gaps, 50), 3),
+        "gap_p99_ms": rnd(percentile(gaps, 99), 3),
+        "gap_mean_ms": rnd(sum(gaps) / len(gaps), 3) if gaps else None,
+        "errors": errors[:3],
+    }
+
+
+def _rss_per_stream(ctx: Ctx, run: Running) -> dict[str, Any]:
+    assert run.server is not None
+    time.sleep(0.5)
+    idle = run.server.rss_bytes()
+    _control(ctx, hold=True)
+    client = subprocess.Popen(_client_argv(run, HOLD_STREAMS, 1, hold=True), cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready: dict[str, Any] = {}
+    reader = threading.Thread(target=lambda: ready.update(json.loads(client.stdout.readline() or "{}")), daemon=True)
+    reader.start()
+    reader.join(STREAM_TIMEOUT_S + 10)
+    time.sleep(0.5)  # let the last parked streams settle before sampling
+    opened = run.server.rss_bytes()
+    _control(ctx, hold=False, release=True)
+    out, err = client.communicate(input="\n", timeout=STREAM_TIMEOUT_S + 30)
+    streams = json.loads(out.strip().splitlines()[-1])["streams"] if out.strip() else []
+    n = int(ready.get("ready", 0))
+    return {
+        "idle_rss_mb": rnd(idle / 2**20, 1),
+        "open_rss_mb": rnd(opened / 2**20, 1),
+        "open_streams": n,
+        "per_stream_kb": rnd((opened - idle) / n / 1024, 1) if n else None,
+        "completed_after_release": sum(1 for s in streams if s.get("ok")),
+        "client_error": err.strip()[-200:] if client.returncode else "",
+    }
+
+
+def _measure(ctx: Ctx, name: str, label: str, start: Callable[[Ctx], Running]) -> dict[str, Any]:
+    rounds = QUICK_ROUNDS if ctx.quick else ROUNDS
+    t0 = time.perf_counter()
+    try:
+        run = start(ctx)
+    except BenchError as exc:
+        message = str(exc)
+        status = message if message.startswith("skipped") else f"failed to start: {message}"
+        log(f"gateway {name}: {status}")
+        return {"label": label, "status": status}
+    result: dict[str, Any] = {"label": label, "status": "ok", "note": run.note, "startup_s": None, **run.extra}
+    result["startup_s"] = rnd(time.perf_counter() - t0, 1)
+    try:
+        _load(run, 1, 5)  # warm-up: connection pools, lazy imports, first DB writes
+        _load(run, 16, 1)
+        result["rss"] = _rss_per_stream(ctx, run)
+        result["levels"] = {}
+        for level in LEVELS:
+            summary = _summarise(_load(run, level, rounds[level]))
+            result["levels"][str(level)] = summary
+            log(f"gateway {name} c={level}: TTFT p50 {summary['ttft_p50_ms']} ms p99 {summary['ttft_p99_ms']} ms, "
+                f"gap p99 {summary['gap_p99_ms']} ms, {summary['complete']}/{summary['streams']} complete")
+    except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+        result["status"] = f"failed during the run: {exc}"
+        log(f"gateway {name}: {result['status']}")
+    finally:
+        if run.server is not None and run.server is not ctx.stub:
+            result["log_tail"] = run.server.tail(3)
+            run.server.stop()
+    return result
+
+
+def _added(results: dict[str, Any]) -> None:
+    floor = results.get("direct", {}).get("levels", {})
+    for c in results.values():
+        for level, s in c.get("levels", {}).items():
+            base = floor.get(level, {})
+            for metric in ("ttft_p50", "ttft_p99", "gap_p50", "gap_p99"):
+                ours, ref = s.get(f"{metric}_ms"), base.get(f"{metric}_ms")
+                s[f"added_{metric}_ms"] = rnd(ours - ref, 3) if ours is not None and ref is not None else None
+        levels = c.get("levels", {})
+        ok = [int(lv) for lv, s in levels.items() if s["complete"] == s["streams"] and s["lost_chunks"] == 0]
+        zero_loss = 0
+        for level in LEVELS:
+            if level in ok:
+                zero_loss = level
+            else:
+                break
+        c["max_zero_loss"] = zero_loss if levels else None
+
+
+def _goals(results: dict[str, Any]) -> dict[str, Any]:
+    goals: dict[str, Any] = {}
+    for name in ("minimal", "full"):
+        c = results.get(name, {})
+        if c.get("status") != "ok":
+            continue
+        lv = c.get("levels", {})
+        checks = {
+            "ttft_p50_c1": lv.get("1", {}).get("added_ttft_p50_ms"),
+            "ttft_p99_c16": lv.get("16", {}).get("added_ttft_p99_ms"),
+            "zero_loss_256": c.get("max_zero_loss"),
+            "rss_per_stream": c.get("rss", {}).get("per_stream_kb"),
+        }
+        for key, value in checks.items():
+            text, limit = GOALS[key]
+            met = None if value is None else (value >= limit if key == "zero_loss_256" else value <= limit)
+            goals[f"{name}.{key}"] = {"text": f"{name}: {text}", "met": met, "value": value,
+                                      "detail": f"measured {value}"}
+    return goals
+
+
+def run(quick: bool = False, contenders: str = "") -> dict[str, Any]:
+    wanted = [c.strip() for c in contenders.split(",") if c.strip()] or list(CONTENDERS)
+    unknown = [c for c in wanted if c not in CONTENDERS]
+    if unknown:
+        raise BenchError(f"unknown contender(s) {unknown}; choose from {', '.join(CONTENDERS)}")
+    if "direct" not in wanted:
+        wanted.insert(0, "direct")  # every other figure is relative to it
+    try:
+        import aiohttp  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError as exc:
+        raise BenchError(f"{exc.name} is missing; run `pip install -r bench/requirements.txt`") from exc
+
+    work = Path(tempfile.mkdtemp(prefix="aistarter-bench-gw-"))
+    stub_port = free_port()
+    stub = Server("stub", [sys.executable, "-m", "uvicorn", "bench.stub_upstream:app", "--host", "127.0.0.1",
+                           "--port", str(stub_port), "--no-access-log", "--log-level", "warning"],
+                  cwd=REPO_ROOT, log_path=work / "stub.log")
+    results: dict[str, Any] = {}
+    try:
+        stub.wait_ready(f"http://127.0.0.1:{stub_port}/healthz", timeout=30)
+        ctx = Ctx(work=work, stub_url=f"http://127.0.0.1:{stub_port}", stub=stub, quick=quick)
+        _control(ctx, **STUB, hold=False)
+        for name in wanted:
+            label, start = CONTENDERS[name]
+            log(f"gateway {name}: start")
+            results[name] = _measure(ctx, name, label, start)
+    finally:
+        stub.stop()
+        if os.environ.get("AISTARTER_BENCH_KEEP"):
+            log(f"gateway work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    _added(results)
+    return {
+        "stub": STUB,
+        "levels": list(LEVELS),
+        "rounds": QUICK_ROUNDS if quick else ROUNDS,
+        "hold_streams": HOLD_STREAMS,
+        "quick": quick,
+        "litellm_version": LITELLM_VERSION,
+        "client": "aiohttp (own process)",
+        "contenders": results,
+        "goals": _goals(results),
+    }
+

@@ -1,0 +1,140 @@
+"""Render results.json as bench/RESULTS.md (the table the top-level README copies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .common import RESULTS_MD
+
+
+def _f(value: Any, digits: int = 2, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def _goal(met: bool | None) -> str:
+    return "n/a" if met is None else ("met" if met else "**missed**")
+
+
+def _machine(results: dict[str, Any]) -> list[str]:
+    m = results.get("machine", {})
+    line = (f"Machine: {m.get('cores')} cores ({m.get('cpu') or 'unknown CPU'}), {m.get('memory_gb')} GB RAM, "
+            f"{m.get('implementation', 'CPython')} {m.get('python')}, {m.get('os')}.")
+    parts = [line]
+    stamps = [f"{name} {results[name]['finished_at']}" for name in ("generation", "gateway", "footprint")
+              if isinstance(results.get(name), dict) and results[name].get("finished_at")]
+    if stamps:
+        parts.append("Runs: " + ", ".join(stamps) + (f"; whole run {results['total_duration_s']} s."
+                                                     if results.get("total_duration_s") else "."))
+    return parts
+
+
+def _generation(gen: dict[str, Any]) -> list[str]:
+    out = ["## Generation: `aistarter new` vs the raw engines", "",
+           f"Median of {gen.get('runs')} subprocess runs each (after {gen.get('warmup')} warm-up), same template, "
+           "same context. aistarter also validates answers, decides the stack, vendors the infra library and makes "
+           "the first git commit; the raw engines only render.", "",
+           "| answers | aistarter (copier) | `copier copy` | ratio | aistarter (cookiecutter) | `cookiecutter` | ratio "
+           "| same files |",
+           "|---|---|---|---|---|---|---|---|"]
+    for combo, row in gen.get("combinations", {}).items():
+        m = row.get("median_s", {})
+        same = all(row.get(f"same_output_{e}") for e in ("copier", "cookiecutter"))
+        out.append(f"| {combo} | {_f(m.get('aistarter_copier'), 3, ' s')} | {_f(m.get('copier'), 3, ' s')} | "
+                   f"{_f(row.get('ratio_copier'), 2, 'x')} | {_f(m.get('aistarter_cookiecutter'), 3, ' s')} | "
+                   f"{_f(m.get('cookiecutter'), 3, ' s')} | {_f(row.get('ratio_cookiecutter'), 2, 'x')} | "
+                   f"{_f(same)} |")
+        for name, err in row.get("errors", {}).items():
+            out.append(f"| {combo} | {name} failed: {err} | | | | | | |")
+    b = gen.get("breakdown", {})
+    if b:
+        out += ["", "Where the difference goes (medians): Python startup "
+                f"{_f(b.get('python_startup_s'), 3, ' s')}; `import aistarter.cli` "
+                f"{_f(b.get('import_aistarter_cli_s'), 3, ' s')}"
+                f" vs `import copier` {_f(b.get('import_copier_s'), 3, ' s')} and `import cookiecutter.main` "
+                f"{_f(b.get('import_cookiecutter_main_s'), 3, ' s')}; first git commit "
+                f"{_f(b.get('first_git_commit_s'), 3, ' s')} (aistarter with git hidden from PATH: "
+                f"{_f(b.get('aistarter_cookiecutter_default_without_git_s'), 3, ' s')} with cookiecutter)."]
+    goals = gen.get("goals", {})
+    if goals:
+        out += ["", "Goals: " + "; ".join(f"{name.replace('_', ' ')}: {_goal(g.get('met'))}"
+                                          for name, g in goals.items()) + "."]
+    return out
+
+
+LEVEL_KEYS = ("ttft_p50_ms", "ttft_p99_ms", "added_ttft_p50_ms", "added_ttft_p99_ms", "added_gap_p50_ms",
+              "added_gap_p99_ms")
+
+
+def _gateway(gw: dict[str, Any]) -> list[str]:
+    stub = gw.get("stub", {})
+    out = ["## Gateway streaming overhead", "",
+           f"Loopback stub upstream: OpenAI SSE, {stub.get('tokens')} tokens, "
+           f"first after {stub.get('first_token_ms')} ms, "
+           f"then every {stub.get('pace_ms')} ms. Load client: aiohttp in its own process; each level opens all its "
+           "streams at once. *Added* = contender minus the direct stub at the same level and percentile. "
+           f"LiteLLM proxy {gw.get('litellm_version', 'n/a')} runs in its own virtualenv.", ""]
+    contenders = gw.get("contenders", {})
+    out += ["| contender | added TTFT p50 c=1 | added TTFT p99 c=16 | added chunk gap p50 / p99 c=16 "
+            "| max streams, zero loss | RSS per idle stream |",
+            "|---|---|---|---|---|---|"]
+    for name, c in contenders.items():
+        if c.get("status") != "ok":
+            out.append(f"| {c.get('label', name)} | {c.get('status')} | | | | |")
+            continue
+        lv = c.get("levels", {})
+        one, sixteen = lv.get("1", {}), lv.get("16", {})
+        rss = c.get("rss", {}).get("per_stream_kb")
+        out.append(f"| {c.get('label', name)} | {_f(one.get('added_ttft_p50_ms'), 2, ' ms')} | "
+                   f"{_f(sixteen.get('added_ttft_p99_ms'), 2, ' ms')} | {_f(sixteen.get('added_gap_p50_ms'), 2)} / "
+                   f"{_f(sixteen.get('added_gap_p99_ms'), 2, ' ms')} | {_f(c.get('max_zero_loss'))} | "
+                   f"{_f(rss, 1, ' KB')} |")
+    out += ["", "Per level (TTFT absolute and added, ms; chunk gap added, ms; complete streams / started):", "",
+            "| contender | c | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | added gap p50 | added gap p99 "
+            "| complete | lost chunks |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, c in contenders.items():
+        for level, s in c.get("levels", {}).items():
+            out.append(f"| {c.get('label', name)} | {level} | " + " | ".join(_f(s.get(k), 2) for k in LEVEL_KEYS)
+                       + f" | {s.get('complete')}/{s.get('streams')} | {s.get('lost_chunks')} |")
+    notes = [c.get("note") for c in contenders.values() if c.get("note")]
+    if notes:
+        out += [""] + [f"- {n}" for n in notes]
+    goals = gw.get("goals", {})
+    if goals:
+        out += ["", "Goals for the generated backend (2 cores): " + "; ".join(
+            f"{g.get('text', name)}: {_goal(g.get('met'))} ({g.get('detail', '')})" for name, g in goals.items()) + "."]
+    return out
+
+
+def _footprint(fp: dict[str, Any]) -> list[str]:
+    out = ["## Footprint", "",
+           "| | installed distributions | `import` time | idle RSS per worker | install time (cold) |",
+           "|---|---|---|---|---|"]
+    for name, row in fp.get("targets", {}).items():
+        if row.get("status") != "ok":
+            out.append(f"| {row.get('label', name)} | {row.get('status')} | | | |")
+            continue
+        out.append(f"| {row.get('label', name)} | {_f(row.get('distributions'))} | {_f(row.get('import_s'), 3, ' s')} "
+                   f"(`{row.get('import_module')}`) | {_f(row.get('idle_rss_mb'), 1, ' MB')} | "
+                   f"{_f(row.get('install_s'), 1, ' s')} |")
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = ["# aistarter benchmarks", "", "Written by `python -m bench all` (see bench/README.md). Benchmarks, not "
+             "tests: ratios and differences measured side by side in one run.", ""]
+    lines += _machine(results)
+    for key, fn in (("generation", _generation), ("gateway", _gateway), ("footprint", _footprint)):
+        if isinstance(results.get(key), dict):
+            lines += [""] + fn(results[key])
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(results: dict[str, Any]) -> None:
+    RESULTS_MD.write_text(render(results), encoding="utf-8")
