@@ -250,3 +250,14 @@ def test_missing_gpu_field_is_named() -> None:
 def test_existing_cloud_has_no_platform_config() -> None:
     with pytest.raises(PlatformConfigError, match="has no platform stack"):
         config_from_stack(blueprint_stack("existing", "small"), cluster_name="demo")
+
+
+def test_gcp_initial_nodes_are_per_zone() -> None:
+    from aistarter_infra.platform.gcp import initial_per_zone
+
+    assert [initial_per_zone(0, 3), initial_per_zone(2, 0), initial_per_zone(2, 2), initial_per_zone(3, 2)] == [
+        0, 1, 1, 2]
+    _, result = rendered("gcp", "small", "latency")
+    gpu = _one(result, pool_types.GKE_NODE_POOL, "demo-gpu")
+    # A regional pool multiplies the initial count by its zones: 1 per zone, not the 2-node floor in each.
+    assert gpu["initialNodeCount"] == 1 and gpu["autoscaling"]["totalMinNodeCount"] == 2

@@ -45,6 +45,13 @@ def gke_accelerator(accelerator: str) -> str:
     return GKE_ACCELERATOR.get(accelerator, accelerator)
 
 
+def initial_per_zone(total_min: int, zones: int) -> int:
+    """GKE counts initial nodes per zone: start near the total floor, never a full floor in every zone."""
+    if total_min == 0:
+        return 0
+    return max(1, -(-total_min // zones)) if zones else 1
+
+
 def kubeconfig(name: str, endpoint: str, ca: str) -> str:
     return KUBECONFIG.format(name=name, endpoint=endpoint, ca=ca)
 
@@ -121,7 +128,7 @@ def build(cfg: PlatformConfig) -> ClusterResult:
             cluster=cluster.name,
             location=cfg.region,
             node_locations=list(gpu.zones) or None,
-            initial_node_count=gpu.min_nodes,
+            initial_node_count=initial_per_zone(gpu.min_nodes, len(gpu.zones)),
             # total_* bounds count nodes across zones (per-zone bounds would multiply by the zone count);
             # ANY lets the autoscaler take whichever zone has the GPUs (or spot capacity) right now.
             autoscaling={"total_min_node_count": gpu.min_nodes, "total_max_node_count": gpu.max_nodes,
