@@ -73,7 +73,20 @@ function main() {
   const context = { cookiecutter: values };
   const render = str => env.renderString(str, JSON.parse(JSON.stringify(context)));
 
+  // Keep going after a failure so one run lists every construct nunjucks cannot render.
+  const errors = [];
   for (const location of listEntries(templateDir)) {
+    try {
+      renderEntry(location);
+    } catch (error) {
+      errors.push(error.message.replace(/\s+/g, ' '));
+    }
+  }
+  if (errors.length > 0) {
+    throw new Error(`${errors.length} path(s) failed:\n${errors.join('\n')}`);
+  }
+
+  function renderEntry(location) {
     // copyWithoutTemplating still renders paths; only contents are copied verbatim.
     const renderContents = !matchesCopyOnly(location, copyOnly);
     let localOutputPath;
@@ -82,21 +95,21 @@ function main() {
     } catch (error) {
       throw new Error(`path ${location}: ${error.message}`);
     }
-    if (skipped(localOutputPath)) continue;
+    if (skipped(localOutputPath)) return;
     const outputPath = path.join(outDir, localOutputPath);
     // Without `replace: true` Backstage leaves existing paths alone; that is also what makes a file whose
     // name renders empty ('dir/' after rendering) a no-op, since its folder already exists.
-    if (fs.existsSync(outputPath)) continue;
+    if (fs.existsSync(outputPath)) return;
     const inputPath = path.join(templateDir, location);
     if (location.endsWith('/')) {
       fs.mkdirSync(outputPath, { recursive: true });
-      continue;
+      return;
     }
     fs.mkdirSync(path.dirname(outputPath), { recursive: true });
     const stats = fs.statSync(inputPath);
     if (fs.lstatSync(inputPath).isSymbolicLink() || looksBinary(inputPath)) {
       fs.copyFileSync(inputPath, outputPath);
-      continue;
+      return;
     }
     const contents = fs.readFileSync(inputPath, 'utf-8');
     let rendered = contents;
