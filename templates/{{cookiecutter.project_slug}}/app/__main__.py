@@ -1,3 +1,8 @@
+"""`python -m app`: serve on the embedded defaults (SQLite, fake provider unless keys are set)."""
+
 import uvicorn
 
-uvicorn.run("app.main:app", host="127.0.0.1", port=8000)
+from app.settings import get_settings
+
+settings = get_settings()
+uvicorn.run("app.main:app", host=settings.host, port=settings.port, log_level=settings.log_level.lower())

@@ -1,8 +1,84 @@
+"""The FastAPI application: `create_app(settings)` for tests and workers, module-level `app` for servers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
-app = FastAPI(title="{{ cookiecutter.project_name }}")
+from app import service
+from app.api import chat, interactions, system{% if cookiecutter.usage_billing != 'none' %}, usage{% endif %}{% if cookiecutter.streaming == 'websocket' %}, ws{% endif %}
+from app.api.middleware import RequestContext, install_error_handlers
+{%- if cookiecutter.auth == 'api_key' %}
+from app.auth.ratelimit import LIMITER
+{%- endif %}
+from app.db import base as db
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("app")
 
 
-@app.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    db.configure(settings.database_url)
+{%- if cookiecutter.auth == 'api_key' %}
+    LIMITER.configure(settings.rate_limit_rps, settings.rate_limit_burst)
+{%- endif %}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await db.run_db(db.upgrade, settings.database_url)
+        service.configure(settings)
+{%- if cookiecutter.usage_billing == 'stripe' %}
+        import anyio
+
+        async with anyio.create_task_group() as tg:
+            if settings.stripe_api_key is not None:
+                from app.metering.stripe import run_forever
+
+                tg.start_soon(run_forever, settings)
+            else:
+                log.warning("STRIPE_API_KEY is not set: usage piles up in the outbox until it is")
+            yield
+            tg.cancel_scope.cancel()
+{%- else %}
+        yield
+{%- endif %}
+        await service.shutdown()
+
+    app = FastAPI(title="{{ cookiecutter.project_name }}", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(chat.router)
+    app.include_router(interactions.router)
+{%- if cookiecutter.usage_billing != 'none' %}
+    app.include_router(usage.router)
+{%- endif %}
+{%- if cookiecutter.streaming == 'websocket' %}
+    app.include_router(ws.router)
+{%- endif %}
+{%- if cookiecutter.vector_store != 'none' %}
+    from app.memory.router import router as memory_router
+
+    app.include_router(memory_router)
+{%- endif %}
+{%- if cookiecutter.task_queue != 'none' %}
+    from app.jobs.router import router as jobs_router
+
+    app.include_router(jobs_router)
+{%- endif %}
+{%- if cookiecutter.observability != 'none' %}
+    from app import telemetry
+
+    telemetry.setup(app, settings)
+{%- endif %}
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app()

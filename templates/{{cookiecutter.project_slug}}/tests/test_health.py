@@ -1,9 +1,42 @@
 from fastapi.testclient import TestClient
 
-from app.main import app
 
-
-def test_healthz() -> None:
-    response = TestClient(app).get("/healthz")
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_database_and_fake_provider(client: TestClient) -> None:
+    body = client.get("/readyz").json()
+    assert body["status"] == "ok"
+    assert body["fake_provider"] is True and body["providers"] == ["fake"]
+
+
+def test_metrics_exposes_the_wake_signal_and_request_counts(client: TestClient, auth_headers: dict[str, str]) -> None:
+    client.post("/v1/chat/completions", headers=auth_headers,
+                json={"messages": [{"role": "user", "content": "hi"}]})
+    text = client.get("/metrics").text
+    assert "aistarter_requests_total" in text
+    assert 'aistarter_tokens_total{direction="output",model="fake-1"}' in text
+    assert "# TYPE aistarter_model_pending_requests gauge" in text
+
+
+def test_models_lists_the_fake_model_offline(client: TestClient, auth_headers: dict[str, str]) -> None:
+    body = client.get("/v1/models", headers=auth_headers).json()
+    assert body["object"] == "list"
+    assert [m["id"] for m in body["data"]] == ["fake-1"]
+
+
+def test_request_id_is_echoed(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+def test_validation_errors_are_one_line_openai_errors(client: TestClient, auth_headers: dict[str, str]) -> None:
+    response = client.post("/v1/chat/completions", headers=auth_headers,
+                           json={"messages": [{"role": "system", "content": "only a system turn"}]})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "role 'user'" in error["message"]

@@ -1,0 +1,1 @@
+"""HTTP routes in the OpenAI wire format."""

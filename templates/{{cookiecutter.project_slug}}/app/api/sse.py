@@ -1,0 +1,103 @@
+"""Server-Sent Events in the OpenAI chunk format, with disconnect detection that does not wait for the
+next chunk: the moment the client goes away, the stream (and with it the upstream request) is cancelled."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app.gateway import Event, GatewayError
+from app.service import Turn
+
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventStreamResponse(StreamingResponse):
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette stops watching for disconnects under ASGI 2.4 servers and only notices one on the next
+        # write; a model that is thinking writes nothing, so watch explicitly.
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                await self.listen_for_disconnect(receive)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            try:
+                await self.stream_response(send)
+            except OSError:
+                pass
+            finally:
+                tg.cancel_scope.cancel()
+                # Runs even if the body was never iterated, so the turn is always recorded and closed.
+                close = getattr(self.body_iterator, "aclose", None)
+                if close is not None:
+                    with anyio.CancelScope(shield=True):
+                        await close()
+
+
+def frame(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+class ChunkWriter:
+    """Builds `chat.completion.chunk` payloads that share one id, creation time and model name."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.id = f"chatcmpl-{turn.id}"
+        self.created = int(time.time())
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.turn.summary.response_model or self.turn.trace.model or self.turn.call.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+
+    def usage(self) -> dict[str, Any]:
+        input_tokens, output_tokens, _ = self.turn.usage()
+        payload = self.chunk({})
+        payload["choices"] = []
+        payload["usage"] = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
+                            "total_tokens": input_tokens + output_tokens}
+        return payload
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    code = getattr(exc, "code", "internal_error")
+    return {"error": {"message": str(exc) or type(exc).__name__, "type": "api_error", "code": code, "param": None}}
+
+
+async def chunk_payloads(turn: Turn, events: AsyncIterator[Event],
+                         include_usage: bool) -> AsyncIterator[dict[str, Any] | str]:
+    """Chunk payloads; the finish chunk, usage and [DONE] come only after the record is committed."""
+    writer = ChunkWriter(turn)
+    yield writer.chunk({"role": "assistant", "content": ""})
+    try:
+        async for event in events:
+            if event.text:
+                yield writer.chunk({"content": event.text})
+    except GatewayError as exc:
+        # Status 200 is already sent; the error travels as the last chunk (OpenAI SDKs raise on it).
+        yield error_payload(exc)
+        return
+    except Exception as exc:  # the record could not be written: do not claim a complete answer
+        yield error_payload(exc)
+        return
+    yield writer.chunk({}, turn.summary.finish_reason or "stop")
+    if include_usage:
+        yield writer.usage()
+    yield "[DONE]"
+
+
+async def sse_frames(turn: Turn, events: AsyncIterator[Event], include_usage: bool) -> AsyncIterator[bytes]:
+    async for payload in chunk_payloads(turn, events, include_usage):
+        yield frame(payload)

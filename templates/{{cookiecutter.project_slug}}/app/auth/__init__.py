@@ -1,0 +1,92 @@
+"""Who is calling: `current_tenant` is the one FastAPI dependency every protected route uses.
+{%- if cookiecutter.auth == 'api_key' %}
+
+API keys (`Authorization: Bearer <key>` or `X-API-Key`) are stored as sha256 hashes; each key has a
+token-bucket rate limit (429 with Retry-After when empty). Manage keys with `python -m app.cli keys ...`.
+{%- else %}
+
+auth=none: every caller is the fixed tenant "anonymous". Put the API behind your own gateway or network
+policy before exposing it.
+{%- endif %}
+"""
+
+from __future__ import annotations
+
+from fastapi import {% if cookiecutter.auth == 'api_key' %}HTTPException, {% endif %}Request
+{%- if cookiecutter.streaming == 'websocket' %}
+from starlette.websockets import WebSocket
+{%- endif %}
+{%- if cookiecutter.auth == 'api_key' %}
+
+from app.auth.keys import authenticate
+from app.auth.ratelimit import LIMITER
+from app.db.base import run_db
+{%- endif %}
+
+ANONYMOUS = "anonymous"
+{%- if cookiecutter.auth == 'api_key' %}
+
+
+def _presented_key(request: Request{% if cookiecutter.streaming == 'websocket' %} | WebSocket{% endif %}) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def current_tenant(request: Request) -> str:
+    """The caller's tenant id; 401 without a valid key, 429 when the key's bucket is empty."""
+    key = _presented_key(request)
+    if key is None:
+        raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' (create one with "
+                                 "`python -m app.cli keys create --tenant <name>`)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    found = await run_db(authenticate, key)
+    if found is None:
+        raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    key_id, tenant = found
+    wait_s = LIMITER.take(key_id)
+    if wait_s > 0:
+        raise HTTPException(429, f"rate limit exceeded for this API key; retry in {wait_s:.1f} s",
+                            headers={"Retry-After": str(max(1, round(wait_s + 0.49)))})
+    request.state.tenant = tenant
+    request.state.api_key_id = key_id
+    return tenant
+{%- if cookiecutter.streaming == 'websocket' %}
+
+
+async def websocket_tenant(websocket: WebSocket) -> tuple[str, str] | str:
+    """(tenant, key id) for a WebSocket, or the reason to refuse it. Browsers cannot set headers on a
+    WebSocket, so the key may also come as the `api_key` query parameter."""
+    key = _presented_key(websocket) or websocket.query_params.get("api_key")
+    if key is None:
+        return "missing API key (Authorization header, X-API-Key header or ?api_key=)"
+    found = await run_db(authenticate, key)
+    if found is None:
+        return "invalid or revoked API key"
+    key_id, tenant = found
+    return tenant, key_id
+
+
+def rate_limited(key_id: str) -> float:
+    return LIMITER.take(key_id)
+{%- endif %}
+{%- else %}
+
+
+async def current_tenant(request: Request) -> str:
+    request.state.tenant = ANONYMOUS
+    request.state.api_key_id = None
+    return ANONYMOUS
+{%- if cookiecutter.streaming == 'websocket' %}
+
+
+async def websocket_tenant(websocket: WebSocket) -> tuple[str, str | None] | str:
+    return ANONYMOUS, None
+
+
+def rate_limited(key_id: str | None) -> float:
+    return 0.0
+{%- endif %}
+{%- endif %}

@@ -1,0 +1,31 @@
+"""Provider adapters: each vendor's own HTTP API over httpx, normalised to `Event`s."""
+
+from __future__ import annotations
+
+import httpx
+
+from app.gateway.base import Provider
+from app.settings import Settings
+
+
+def http_client(settings: Settings, provider: str) -> httpx.AsyncClient:
+    # The gateway enforces the first-chunk timeout itself; httpx's read timeout bounds silence mid-stream.
+    timeout = httpx.Timeout(connect=settings.timeout_for(provider) + 5.0, read=settings.stream_idle_timeout_s,
+                            write=10.0, pool=10.0)
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    return httpx.AsyncClient(timeout=timeout, limits=limits)
+
+
+def build(name: str, settings: Settings) -> Provider:
+    """The adapter for one configured provider name."""
+{%- for p in cookiecutter._blueprint.stack.gateway.providers %}
+    if name == "{{ p }}":
+        from app.gateway.providers.{{ p }} import {{ p | capitalize }}Provider
+
+        return {{ p | capitalize }}Provider(settings, http_client(settings, name))
+{%- endfor %}
+    if name == "fake":
+        from app.gateway.providers.fake import FakeProvider
+
+        return FakeProvider(settings)
+    raise ValueError(f"no adapter for provider '{name}'")

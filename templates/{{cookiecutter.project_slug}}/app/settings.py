@@ -1,0 +1,192 @@
+"""Configuration from environment variables (and an optional `.env`), validated once at startup.
+
+Defaults are the embedded ones: SQLite, the in-process rate limiter and, when no provider credentials are
+set, the offline `fake` provider. Every default that came from the aistarter blueprint says so.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ProviderName = Literal[{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}", {% endfor %}"fake"]
+
+# The blueprint's providers in fallback order (aistarter: criterion "plug-in").
+BLUEPRINT_PROVIDERS: tuple[str, ...] = tuple({{ cookiecutter._blueprint.stack.gateway.providers | tojson }})
+
+# Model-name patterns (fnmatch) to provider. A request names a model; this map picks who serves it.
+DEFAULT_MODEL_MAP: dict[str, str] = {
+{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
+    "gpt-*": "openai",
+    "o[0-9]*": "openai",
+{%- endif %}
+{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
+    "claude-*": "anthropic",
+{%- endif %}
+{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
+    "gemini-*": "gemini",
+{%- endif %}
+{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
+    "{{ cookiecutter._blueprint.stack.model_server.model if cookiecutter._blueprint.stack.model_server else 'local-model' }}": "local",
+{%- endif %}
+}
+
+# The model each provider uses when it is reached by fallback rather than by name.
+DEFAULT_PROVIDER_MODELS: dict[str, str] = {
+{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
+    "openai": "gpt-4.1-mini",
+{%- endif %}
+{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
+    "anthropic": "claude-haiku-4-5",
+{%- endif %}
+{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
+    "gemini": "gemini-2.5-flash",
+{%- endif %}
+{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
+    "local": "{{ cookiecutter._blueprint.stack.model_server.model if cookiecutter._blueprint.stack.model_server else 'local-model' }}",
+{%- endif %}
+    "fake": "fake-1",
+}
+
+# USD per million tokens [input, output]; list prices, 2025-10 snapshot. Verify before billing anyone:
+# a model missing here is recorded with cost = null (unknown), never as free.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
+    "gpt-4.1-mini*": (0.40, 1.60),
+    "gpt-4.1*": (2.00, 8.00),
+    "gpt-4o-mini*": (0.15, 0.60),
+    "gpt-4o*": (2.50, 10.00),
+{%- endif %}
+{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
+    "claude-haiku-4-5*": (1.00, 5.00),
+    "claude-sonnet-4*": (3.00, 15.00),
+{%- endif %}
+{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
+    "gemini-2.5-flash*": (0.30, 2.50),
+    "gemini-2.5-pro*": (1.25, 10.00),
+{%- endif %}
+{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
+    # Self-hosted: the GPU bill is in the infra cost estimate, so tokens are free at this layer.
+    "{{ cookiecutter._blueprint.stack.model_server.model if cookiecutter._blueprint.stack.model_server else 'local-model' }}": (0.0, 0.0),
+{%- endif %}
+    "fake-*": (0.0, 0.0),
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- server and storage
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite:///./app.db"
+    auto_migrate: bool = Field(True, description="Run `alembic upgrade heads` at startup.")
+    log_level: str = "INFO"
+
+    # --- gateway (defaults from the aistarter blueprint: criteria "latency" and "plug-in")
+    providers: list[ProviderName] = Field(default_factory=lambda: list(BLUEPRINT_PROVIDERS))
+    fallback: list[ProviderName] = Field(
+        default_factory=lambda: {{ cookiecutter._blueprint.stack.gateway.fallback | tojson }}
+    )
+    retries: int = Field({{ cookiecutter._blueprint.stack.gateway.retries }}, ge=0, le=5)
+    timeout_s: float = Field({{ cookiecutter._blueprint.stack.gateway.timeout_s }}, gt=0, description="First-chunk timeout per attempt.")
+    provider_timeouts: dict[str, float] = Field(default_factory=dict, description="Per-provider first-chunk timeout.")
+    stream_idle_timeout_s: float = Field(60.0, gt=0, description="Longest silence allowed between two chunks.")
+    latency_budget_ms: int = Field({{ cookiecutter.latency_budget_ms }}, gt=0)
+    breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open a provider's circuit.")
+    breaker_reset_s: float = Field(30.0, gt=0)
+    model_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MODEL_MAP))
+    provider_models: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROVIDER_MODELS))
+    default_model: str | None = None
+    prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    # --- provider credentials; a provider without them is not used
+{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+{%- endif %}
+{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+{%- endif %}
+{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+{%- endif %}
+{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
+    local_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://vllm:8000/v1")
+    local_api_key: SecretStr | None = None
+    local_retry_after_s: int = Field(
+        {{ cookiecutter._blueprint.stack.model_server.cold_start_s if cookiecutter._blueprint.stack.model_server else 60 }},
+        ge=1, description="Retry-After sent while the local model server is cold (its cold start).",
+    )
+    local_wake_hold_s: float = Field(
+        120.0, ge=0, description="Keep the pending gauge at >= 1 this long after a cold refusal, so the autoscaler sees it.",
+    )
+{%- endif %}
+    fake_token_delay_ms: float = Field(15.0, ge=0, description="Pace of the offline fake provider.")
+
+    # --- prompts and provenance
+    prompts_dir: str = "prompts"
+    prompt_name: str = "assistant"
+    prompt_version: str = Field("latest", description="A version file name in prompts/<name>/, or 'latest'.")
+    trace_content: Literal["full", "redacted", "metadata"] = "{{ cookiecutter.trace_content }}"
+{%- if cookiecutter.vector_store != 'none' %}
+    retrieval_k: int = Field(4, ge=1, le=50, description="Chunks retrieved into the prompt per chat request.")
+{%- endif %}
+
+    # --- limits
+    max_body_bytes: int = Field(1_000_000, gt=0)
+{%- if cookiecutter.auth == 'api_key' %}
+    rate_limit_rps: float = Field(5.0, gt=0, description="Sustained requests per second per API key.")
+    rate_limit_burst: int = Field(20, ge=1, description="Token bucket size per API key.")
+{%- endif %}
+{%- if cookiecutter.usage_billing == 'stripe' %}
+
+    # --- Stripe meter events (drained from the outbox)
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_meter_event_name: str = "ai_tokens"
+    stripe_export_interval_s: float = Field(10.0, gt=0)
+    stripe_max_attempts: int = Field(10, ge=1)
+{%- endif %}
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, url: str) -> str:
+        # `postgresql://` would pick psycopg2, which is not installed; psycopg 3 is the supported driver.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        unknown = sorted({p for p in self.model_map.values()} - {*BLUEPRINT_PROVIDERS, "fake"})
+        if unknown:
+            known = [*BLUEPRINT_PROVIDERS, "fake"]
+            raise ValueError(f"MODEL_MAP names unknown provider(s) {unknown}; use one of {known}")
+        return self
+
+    def credentials(self, provider: str) -> bool:
+        """Whether a provider has what it needs to be called."""
+        if provider == "fake":
+            return True
+        if provider == "local":
+            return bool(getattr(self, "local_base_url", None))
+        key = getattr(self, f"{provider}_api_key", None)
+        return key is not None and bool(key.get_secret_value())
+
+    def configured_providers(self) -> list[str]:
+        return [p for p in self.providers if p != "fake" and self.credentials(p)]
+
+    def timeout_for(self, provider: str) -> float:
+        return self.provider_timeouts.get(provider, self.timeout_s)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,138 @@
+"""Gateway behaviour: fallback order, bounded retries, first-chunk timeouts, circuit breaker, routing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.gateway.breaker import CircuitBreaker
+from app.main import create_app
+from app.settings import DEFAULT_PROVIDER_MODELS, Settings
+from tests.conftest import headers_for, upstream_settings
+from tests.servers import Behaviour, StubUpstream
+
+PROVIDERS: list[str] = {{ cookiecutter._blueprint.stack.gateway.providers | tojson }}
+FIRST = PROVIDERS[0]
+MODEL = DEFAULT_PROVIDER_MODELS[FIRST]
+
+
+def chat(url: str, headers: dict[str, str], **body: Any) -> httpx.Response:
+    payload = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], **body}
+    return httpx.post(f"{url}/v1/chat/completions", headers=headers, json=payload, timeout=15)
+
+
+def record(url: str, headers: dict[str, str], response: httpx.Response) -> dict[str, Any]:
+    interaction = response.headers["x-interaction-id"]
+    return httpx.get(f"{url}/v1/interactions/{interaction}", headers=headers, timeout=5).json()
+
+
+def test_retry_on_500_then_success_on_the_same_provider(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(status=500))
+    with live(providers=[FIRST], fallback=[], retries=1, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        response = chat(url, headers)
+        assert response.status_code == 200
+        rec = record(url, headers, response)
+    assert len(upstream.calls_to(FIRST)) == 2
+    assert rec["provider"] == FIRST and [a["status"] for a in rec["attempts"]] == [500]
+
+
+def test_retries_are_bounded_and_exhaustion_is_a_502(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, *[Behaviour(status=503)] * 5)
+    with live(providers=[FIRST], fallback=[], retries=2, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        response = chat(url, headers)
+    assert response.status_code == 502
+    assert "every provider failed" in response.json()["error"]["message"]
+    assert len(upstream.calls_to(FIRST)) == 3  # 1 try + 2 retries
+
+
+def test_client_errors_are_not_retried(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(status=400))
+    with live(providers=PROVIDERS, retries=2, **upstream_settings(stub_url, PROVIDERS)) as (url, headers):
+        response = chat(url, headers)
+    assert response.status_code == 400
+    assert len(upstream.calls) == 1
+
+
+@pytest.mark.skipif(len(PROVIDERS) < 2, reason="fallback needs two providers in the blueprint")
+def test_fallback_to_the_next_provider_when_the_first_returns_500(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    second = PROVIDERS[1]
+    upstream.plan(FIRST, Behaviour(status=500), Behaviour(status=500))
+    with live(providers=PROVIDERS, fallback=PROVIDERS, retries=1,
+              **upstream_settings(stub_url, PROVIDERS)) as (url, headers):
+        response = chat(url, headers)
+        assert response.status_code == 200
+        rec = record(url, headers, response)
+        streamed = chat(url, headers, stream=True)  # first provider is healthy again
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from the stub."
+    assert rec["provider"] == second and rec["model"] == DEFAULT_PROVIDER_MODELS[second]
+    assert [(a["provider"], a["status"]) for a in rec["attempts"]] == [(FIRST, 500), (FIRST, 500)]
+    assert len(upstream.calls_to(second)) == 1
+    assert streamed.status_code == 200 and len(upstream.calls_to(FIRST)) == 3
+
+
+@pytest.mark.skipif(len(PROVIDERS) < 2, reason="fallback needs two providers in the blueprint")
+def test_first_chunk_timeout_moves_on(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(first_delay=3.0))
+    with live(providers=PROVIDERS, fallback=PROVIDERS, retries=0, provider_timeouts={FIRST: 0.3},
+              **upstream_settings(stub_url, PROVIDERS)) as (url, headers):
+        response = chat(url, headers)
+        rec = record(url, headers, response)
+    assert response.status_code == 200
+    assert rec["provider"] == PROVIDERS[1]
+    assert rec["attempts"][0]["provider"] == FIRST and "Timeout" in rec["attempts"][0]["error"]
+    assert rec["attempts"][0]["ms"] < 1500
+
+
+def test_circuit_breaker_opens_then_half_opens() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("p", failures_to_open=3, reset_after_s=10, _clock=lambda: now[0])
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.failure()
+    assert breaker.state == "open" and not breaker.allow()
+    now[0] = 10.5
+    assert breaker.state == "half-open"
+    assert breaker.allow() and not breaker.allow()  # a single trial request
+    breaker.failure()
+    assert breaker.state == "open"
+    now[0] = 21.0
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed" and breaker.allow()
+
+
+def test_open_circuit_skips_the_provider(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, *[Behaviour(status=500)] * 3)
+    with live(providers=[FIRST], fallback=[], retries=0, breaker_failures=2,
+              **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        assert chat(url, headers).status_code == 502
+        assert chat(url, headers).status_code == 502
+        third = chat(url, headers)
+    assert third.status_code == 502 and "circuit open" in third.json()["error"]["message"]
+    assert len(upstream.calls_to(FIRST)) == 2
+
+
+def test_unknown_model_is_a_400_naming_the_fix(make_settings: Any, tenant: str) -> None:
+    settings: Settings = make_settings(**upstream_settings("http://127.0.0.1:9", [FIRST]))
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/chat/completions", headers=headers_for(tenant),
+                               json={"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 400
+    assert "MODEL_MAP" in response.json()["error"]["message"]
+
+
+def test_fake_is_never_used_when_a_provider_is_configured(make_settings: Any) -> None:
+    from app.gateway import Gateway
+
+    gateway = Gateway(make_settings(**upstream_settings("http://127.0.0.1:9", [FIRST])))
+    assert not gateway.fake_active and "fake" not in gateway.providers
+    assert Gateway(make_settings()).fake_active
