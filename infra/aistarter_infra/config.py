@@ -103,9 +103,25 @@ class ApiConfig(_Model):
         return self
 
 
+class Toleration(_Model):
+    key: str
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""] = "NoSchedule"
+
+    def as_k8s(self) -> dict[str, str]:
+        out = {"key": self.key, "operator": self.operator, "effect": self.effect}
+        if self.operator == "Equal":
+            out["value"] = self.value
+        return {k: v for k, v in out.items() if v}
+
+
 class GpuConfig(_Model):
     accelerator: str = "nvidia-l4"
     gpus_per_node: int = Field(1, ge=1)
+    # Taints the cloud adds to GPU nodes on its own (AKS spot: kubernetes.azure.com/scalesetpriority=spot),
+    # beyond the pool taint; GPU pods and the device plugin tolerate these too.
+    extra_tolerations: list[Toleration] = []
 
 
 class ModelServerConfig(_Model):

@@ -13,6 +13,8 @@ QDRANT_IMAGE = "qdrant/qdrant:v1.13.4-unprivileged"
 PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 API_IMAGE = "ghcr.io/your-org/{slug}:0.1.0"
 KUBE_CONTEXT_PLACEHOLDER = "change-me"
+AKS_SPOT_TOLERATION = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+                       "effect": "NoSchedule"}
 
 
 def dns_label(slug: str) -> str:
@@ -51,6 +53,9 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
     gpu = stack.get("gpu")
     if gpu:
         cfg["gpu"] = {"accelerator": gpu["accelerator"], "gpus_per_node": gpu["gpus_per_node"]}
+        if cloud == "azure" and gpu.get("spot"):
+            # AKS taints every spot node by itself; without this toleration GPU pods stay Pending there.
+            cfg["gpu"]["extra_tolerations"] = [AKS_SPOT_TOLERATION]
     if ms:
         tp = ms["tensor_parallel"]
         cfg["model_server"] = {
@@ -100,5 +105,8 @@ def gpu_pools_from_stack(stack: dict[str, Any], name: str = "gpu") -> list[dict[
     gpu = stack.get("gpu")
     if not gpu:
         return []
+    taints = [dict(gpu["taint"])]
+    if stack["cloud"] == "azure" and gpu.get("spot"):
+        taints.append({k: AKS_SPOT_TOLERATION[k] for k in ("key", "value", "effect")})
     return [{"name": name, "labels": {gpu["pool_label_key"]: gpu["pool_label_value"]},
-             "taints": [dict(gpu["taint"])], "gpus_per_node": gpu["gpus_per_node"]}]
+             "taints": taints, "gpus_per_node": gpu["gpus_per_node"]}]

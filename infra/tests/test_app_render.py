@@ -3,6 +3,7 @@ and the blueprint's decisions on them (scale to zero, HPA bounds, GPU placement,
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,22 @@ def test_bad_stack_config_fails_the_render_with_its_key(tmp_path: Path) -> None:
 def test_missing_program_dir_is_explained(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="Pulumi.yaml not found"):
         render_program(tmp_path)
+
+
+def test_aks_spot_gpu_pool_is_tolerated(tmp_path: Path) -> None:
+    from aistarter_infra.stack_config import gpu_pools_from_stack
+    from aistarter_infra.validate import check_gpu_consistency
+
+    stack = copy.deepcopy(MATRIX["agents-azure-pgvector-arq"])
+    stack["gpu"]["spot"] = True
+    r = render_program(write_program(tmp_path, stack))
+    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+            "effect": "NoSchedule"}
+    assert spot in r.get("Deployment", "model-server")["spec"]["template"]["spec"]["tolerations"]
+    assert spot in r.release("nvidia-device-plugin")["values"]["tolerations"]
+    pools = gpu_pools_from_stack(stack)
+    assert len(pools[0]["taints"]) == 2
+    assert check_gpu_consistency(r.manifests, pools) == []
+    no_spot = copy.deepcopy(r.get("Deployment", "model-server"))
+    no_spot["spec"]["template"]["spec"]["tolerations"].remove(spot)
+    assert check_gpu_consistency([no_spot], pools) != []

@@ -29,7 +29,7 @@ HELD_IN_ANSWERS: dict[str, dict[str, Any]] = {
                     "providers": ["local"], "cost_priority": "cost"},
     "agents-azure": {"project_name": "agents_demo", "use_case": "agents", "self_hosted": "small",
                      "cloud": "azure", "providers": ["anthropic", "local"], "vector_store": "pgvector",
-                     "task_queue": "arq", "observability": "phoenix"},
+                     "task_queue": "arq", "observability": "phoenix", "cost_priority": "cost"},
 }
 
 

@@ -9,13 +9,15 @@ import pulumi_kubernetes as k8s
 
 from ..cluster import PlatformOutputs
 from ..config import AppStackConfig
+from .model_server import gpu_extra_tolerations
 
 KEDA_REPO = "https://kedacore.github.io/charts"
 NVIDIA_REPO = "https://nvidia.github.io/k8s-device-plugin"
 PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
 
 
-def device_plugin_values(platform: PlatformOutputs) -> pulumi.Output[dict[str, Any]]:
+def device_plugin_values(platform: PlatformOutputs,
+                         extra_tolerations: list[dict[str, str]]) -> pulumi.Output[dict[str, Any]]:
     def build(v: list[str]) -> dict[str, Any]:
         key, value, taint_key, taint_value, effect = v
         return {
@@ -24,7 +26,7 @@ def device_plugin_values(platform: PlatformOutputs) -> pulumi.Output[dict[str, A
             "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}},
             "tolerations": [{"key": taint_key, "operator": "Equal", "value": taint_value, "effect": effect},
-                            {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+                            {"key": "CriticalAddonsOnly", "operator": "Exists"}, *extra_tolerations],
             "priorityClassName": "system-node-critical",
         }
 
@@ -69,8 +71,8 @@ class Addons(pulumi.ComponentResource):
             self.device_plugin = k8s.helm.v3.Release(
                 f"{name}-nvidia-device-plugin", name="nvidia-device-plugin", chart="nvidia-device-plugin",
                 version=a.device_plugin_chart_version, repository_opts={"repo": NVIDIA_REPO},
-                namespace="nvidia-device-plugin", create_namespace=True, values=device_plugin_values(platform),
-                opts=child)
+                namespace="nvidia-device-plugin", create_namespace=True,
+                values=device_plugin_values(platform, gpu_extra_tolerations(cfg)), opts=child)
         self.register_outputs({})
 
     @property

@@ -21,6 +21,10 @@ PRESTOP_SLEEP_S = 10
 TERMINATION_GRACE_S = 130
 
 
+def gpu_extra_tolerations(cfg: AppStackConfig) -> list[dict[str, str]]:
+    return [t.as_k8s() for t in cfg.gpu.extra_tolerations] if cfg.gpu is not None else []
+
+
 def pending_query(model: str) -> str:
     # sum() across API replicas: each one reports only the requests it holds; or vector(0) keeps the query
     # defined (value 0) when no API pod has reported yet, so KEDA sees "idle", not an error.
@@ -127,7 +131,7 @@ class ModelServer(pulumi.ComponentResource):
                         "securityContext": kube.pod_security_context(),
                         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
                         "nodeSelector": node_selector,
-                        "tolerations": [toleration],
+                        "tolerations": [toleration, *gpu_extra_tolerations(cfg)],
                         "containers": [container],
                         "volumes": [
                             # Tensor-parallel workers exchange tensors through shared memory (NCCL).
