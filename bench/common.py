@@ -103,5 +103,11 @@ def save_section(name: str, section: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def last_line(text: str, limit: int = 300) -> str:
+    """The line of a subprocess's output that says what went wrong (tracebacks end with it)."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "(no output)")[:limit]
+
+
 def log(message: str) -> None:
     print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import REPO_ROOT, BenchError, log, percentile, rnd
+from .common import REPO_ROOT, BenchError, last_line, log, percentile, rnd
 from .procs import Server, free_port, http_json
 from .venvs import LITELLM_VERSION, Venv, litellm_venv, project_venv
 
@@ -75,49 +75,58 @@ def _direct(ctx: Ctx) -> Running:
     return Running(server=ctx.stub, url=f"{ctx.stub_url}/v1/chat/completions", note="")
 
 
-def _litellm(ctx: Ctx) -> Running:
-    venv = litellm_venv()
-    port = free_port()
-    key = f"sk-bench-{secrets.token_hex(24)}"  # LiteLLM refuses to start without a strong master key
-    config = ctx.work / "litellm.yaml"
-    config.write_text(
+def write_litellm_config(path: Path, api_base: str) -> None:
+    path.write_text(
         "model_list:\n"
         f"  - model_name: {MODEL}\n"
         "    litellm_params:\n"
         f"      model: openai/{MODEL}\n"
-        f"      api_base: {ctx.stub_url}/v1\n"
+        f"      api_base: {api_base}\n"
         "      api_key: sk-stub\n"
         "litellm_settings:\n"
         "  telemetry: false\n", encoding="utf-8")
-    env = {**_base_env(), "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+
+
+def start_litellm(venv: Venv, work: Path, api_base: str) -> tuple[Server, int, str]:
+    port = free_port()
+    key = f"sk-bench-{secrets.token_hex(24)}"  # LiteLLM refuses to start without a strong master key
+    config = work / "litellm.yaml"
+    write_litellm_config(config, api_base)
+    env = {**base_env(), "LITELLM_MASTER_KEY": key, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
            "LITELLM_TELEMETRY": "False"}
     # LiteLLM's own CLI starts uvicorn (its documented way to run the proxy), one worker like the others.
     server = Server("litellm", [str(venv.bin("litellm")), "--config", str(config), "--host", "127.0.0.1",
                                 "--port", str(port), "--num_workers", "1"],
-                    cwd=ctx.work, env=env, log_path=ctx.work / "litellm.log")
+                    cwd=work, env=env, log_path=work / "litellm.log")
     try:
         server.wait_ready(f"http://127.0.0.1:{port}/health/liveliness", timeout=120)
     except BenchError:
         server.stop()
         raise
+    return server, port, key
+
+
+def _litellm(ctx: Ctx) -> Running:
+    venv = litellm_venv()
+    server, port, key = start_litellm(venv, ctx.work, f"{ctx.stub_url}/v1")
     return Running(server=server, url=f"http://127.0.0.1:{port}/v1/chat/completions", api_key=key,
                    note=f"LiteLLM proxy {LITELLM_VERSION}: default settings, master key, no database.",
                    extra={"venv": str(venv.path)})
 
 
-def _base_env() -> dict[str, str]:
+def base_env() -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
     return {k: v for k, v in os.environ.items() if k in keep}
 
 
-def _render(ctx: Ctx, name: str, sets: list[str]) -> Path:
-    dest = ctx.work / name
+def render(work: Path, name: str, sets: list[str]) -> Path:
+    dest = work / name
     aistarter = Path(sys.executable).parent / "aistarter"
     argv = [str(aistarter)] if aistarter.exists() else [sys.executable, "-m", "aistarter"]
     argv += ["new", str(dest), "--no-input", "--force", *[a for s in sets for a in ("--set", s)]]
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BenchError(f"aistarter new {' '.join(sets)} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+        raise BenchError(f"aistarter new {' '.join(sets)} failed: {last_line(proc.stderr or proc.stdout)}")
     return dest
 
 
@@ -132,7 +141,7 @@ def _create_api_key(venv: Venv, project: Path, env: dict[str, str]) -> str:
     proc = subprocess.run([str(venv.python), "-m", "app.cli", "keys", "create", "--tenant", "bench"], cwd=project,
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BenchError(f"`python -m app.cli keys create` failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+        raise BenchError(f"`python -m app.cli keys create` failed: {last_line(proc.stderr or proc.stdout)}")
     # The key is the longest token of the output (the CLI prints it once, with a note around it).
     words = [w.strip("'\"`,.:;()") for w in proc.stdout.split()]
     key = max(words, key=len, default="")
@@ -141,13 +150,26 @@ def _create_api_key(venv: Venv, project: Path, env: dict[str, str]) -> str:
     return key
 
 
+def start_app(venv: Venv, project: Path, env: dict[str, str], port: int, log_path: Path) -> Server:
+    """The generated app as its README runs it in production terms: uvicorn, one worker, no reload."""
+    server = Server(project.name, [str(venv.python), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-access-log", "--log-level", "warning"],
+                    cwd=project, env=env, log_path=log_path)
+    try:
+        server.wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=60)
+    except BenchError:
+        server.stop()
+        raise
+    return server
+
+
 def _generated(name: str, sets: list[str], full: bool) -> Callable[[Ctx], Running]:
     def start(ctx: Ctx) -> Running:
-        project = _render(ctx, name, sets)
+        project = render(ctx.work, name, sets)
         if not _has_streaming_route(project):
             raise BenchError("skipped: the generated backend has no POST /v1/chat/completions route yet")
         venv = project_venv(project)
-        env = {**_base_env(), "LOCAL_BASE_URL": f"{ctx.stub_url}/v1", "LOG_LEVEL": "WARNING",
+        env = {**base_env(), "LOCAL_BASE_URL": f"{ctx.stub_url}/v1", "LOG_LEVEL": "WARNING",
                "DATABASE_URL": f"sqlite:///{ctx.work / (name + '.db')}", "PYTHONDONTWRITEBYTECODE": "1"}
         api_key = ""
         if full:
@@ -162,14 +184,7 @@ def _generated(name: str, sets: list[str], full: bool) -> Callable[[Ctx], Runnin
         if full:
             # Keys live in the database: migrate first (the app would at startup), then create one.
             api_key = _create_api_key(venv, project, env)
-        server = Server(name, [str(venv.python), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-                               str(port), "--no-access-log", "--log-level", "warning"],
-                        cwd=project, env=env, log_path=ctx.work / f"{name}.log")
-        try:
-            server.wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=60)
-        except BenchError:
-            server.stop()
-            raise
+        server = start_app(venv, project, env, port, ctx.work / f"{name}.log")
         note = (f"generated backend `{' '.join('--set ' + s for s in sets)}`: uvicorn, 1 worker, SQLite"
                 + (", OTLP/HTTP exporter to a local receiver" if full else "") + ".")
         return Running(server=server, url=f"http://127.0.0.1:{port}/v1/chat/completions", api_key=api_key,
@@ -209,7 +224,7 @@ def _load(run: Running, concurrency: int, rounds: int) -> list[dict[str, Any]]:
     proc = subprocess.run(_client_argv(run, concurrency, rounds), cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=budget)
     if proc.returncode != 0:
-        raise BenchError(f"load client failed at c={concurrency}: {proc.stderr.strip()[-300:]}")
+        raise BenchError(f"load client failed at c={concurrency}: {last_line(proc.stderr)}")
     return list(json.loads(proc.stdout.strip().splitlines()[-1])["streams"])
 
 

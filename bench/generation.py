@@ -148,7 +148,7 @@ def _profile(sets: list[str], work: Path) -> str | None:
         return None
     dest = work / "profiled"
     set_args = [arg for item in sets for arg in ("--set", item)]
-    proc = subprocess.run([str(pyinstrument), "-i", "0.0005", "-r", "text", "--show-all", "-m", "aistarter", "new",
+    proc = subprocess.run([str(pyinstrument), "-i", "0.0005", "-r", "text", "-m", "aistarter", "new",
                            str(dest), "--no-input", "--engine", "cookiecutter", *set_args],
                           capture_output=True, text=True)
     shutil.rmtree(dest, ignore_errors=True)

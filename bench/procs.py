@@ -67,7 +67,7 @@ class Server:
             text = self.log_path.read_text(errors="replace").strip().splitlines()
         except OSError:
             return ""
-        return " | ".join(text[-lines:])
+        return " / ".join(line.strip() for line in text[-lines:])
 
     def rss_bytes(self) -> int:
         """RSS of the server and every process under it (uvicorn workers, LiteLLM's children)."""

@@ -17,6 +17,11 @@ def _f(value: Any, digits: int = 2, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _cell(text: Any) -> str:
+    """Free text (error messages) made safe for one Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "/")
+
+
 def _goal(met: bool | None) -> str:
     return "n/a" if met is None else ("met" if met else "**missed**")
 
@@ -50,7 +55,7 @@ def _generation(gen: dict[str, Any]) -> list[str]:
                    f"{_f(m.get('cookiecutter'), 3, ' s')} | {_f(row.get('ratio_cookiecutter'), 2, 'x')} | "
                    f"{_f(same)} |")
         for name, err in row.get("errors", {}).items():
-            out.append(f"| {combo} | {name} failed: {err} | | | | | | |")
+            out.append(f"| {combo} | {name} failed: {_cell(err)} | | | | | | |")
     b = gen.get("breakdown", {})
     if b:
         out += ["", "Where the difference goes (medians): Python startup "
@@ -85,7 +90,7 @@ def _gateway(gw: dict[str, Any]) -> list[str]:
             "|---|---|---|---|---|---|"]
     for name, c in contenders.items():
         if c.get("status") != "ok":
-            out.append(f"| {c.get('label', name)} | {c.get('status')} | | | | |")
+            out.append(f"| {c.get('label', name)} | {_cell(c.get('status'))} | | | | |")
             continue
         lv = c.get("levels", {})
         one, sixteen = lv.get("1", {}), lv.get("16", {})
@@ -118,7 +123,7 @@ def _footprint(fp: dict[str, Any]) -> list[str]:
            "|---|---|---|---|---|"]
     for name, row in fp.get("targets", {}).items():
         if row.get("status") != "ok":
-            out.append(f"| {row.get('label', name)} | {row.get('status')} | | | |")
+            out.append(f"| {row.get('label', name)} | {_cell(row.get('status'))} | | | |")
             continue
         out.append(f"| {row.get('label', name)} | {_f(row.get('distributions'))} | {_f(row.get('import_s'), 3, ' s')} "
                    f"(`{row.get('import_module')}`) | {_f(row.get('idle_rss_mb'), 1, ' MB')} | "
