@@ -5,7 +5,7 @@
 // as one string relative to the template root, and the same rules for skipped paths. aistarter's tests
 // use it to prove the portal produces the same bytes as the CLI; portal teams can use it to preview.
 //
-// usage: NODE_PATH=<folder holding node_modules/nunjucks> node preview.js TEMPLATE_DIR VALUES_JSON OUT_DIR \
+// usage: NODE_PATH=<node_modules with nunjucks@3 and isbinaryfile@5> node preview.js TEMPLATE_DIR VALUES_JSON OUT_DIR \
 //          [--copy-without-templating PATTERN]...
 // VALUES_JSON is the `values` object (what the aistarter context service returns under "values").
 'use strict';
@@ -13,6 +13,8 @@
 const fs = require('fs');
 const path = require('path');
 const nunjucks = require('nunjucks');
+// The same package Backstage uses to decide which files are copied instead of rendered.
+const { isBinaryFileSync } = require('isbinaryfile');
 
 function parseArgs(argv) {
   const positional = [];
@@ -58,12 +60,6 @@ function skipped(outputPath) {
   return outputPath === '' || outputPath.startsWith('/') || outputPath.includes('//');
 }
 
-// isbinaryfile's first rule; aistarter's template has no binary files, so this only keeps any future
-// one from being run through the renderer.
-function looksBinary(file) {
-  return fs.readFileSync(file).includes(0);
-}
-
 function main() {
   const { templateDir, valuesFile, outDir, copyOnly } = parseArgs(process.argv.slice(2));
   const values = JSON.parse(fs.readFileSync(valuesFile, 'utf-8'));
@@ -107,7 +103,7 @@ function main() {
     }
     fs.mkdirSync(path.dirname(outputPath), { recursive: true });
     const stats = fs.statSync(inputPath);
-    if (fs.lstatSync(inputPath).isSymbolicLink() || looksBinary(inputPath)) {
+    if (fs.lstatSync(inputPath).isSymbolicLink() || isBinaryFileSync(inputPath)) {
       fs.copyFileSync(inputPath, outputPath);
       return;
     }

@@ -42,6 +42,7 @@ from .matrix import HEAVY
 REQUIRE_SERVICES = os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1"
 NUNJUCKS_DIR = Path(os.environ.get("AISTARTER_NUNJUCKS_DIR", Path.home() / ".cache" / "aistarter-tests" / "nunjucks"))
 PREVIEW_JS = TEMPLATE_FILE.parent / "preview.js"
+NPM_PACKAGES = ("nunjucks@3", "isbinaryfile@5")
 SLUG_EXPR = "${{ steps['blueprint'].output.body.values.project_slug }}"
 
 JSON_TYPES = {"str": "string", "int": "integer", "bool": "boolean", "choice": "string", "multi": "array"}
@@ -269,9 +270,10 @@ def test_service_health_and_unknown_paths(service: str) -> None:
 
 @pytest.fixture(scope="module")
 def nunjucks() -> Path:
-    """node_modules holding nunjucks 3 (the engine Backstage bundles), installed once into a cache folder."""
+    """node_modules with nunjucks and isbinaryfile as Backstage uses them, installed once into a cache folder."""
     modules = NUNJUCKS_DIR / "node_modules"
-    if (modules / "nunjucks" / "package.json").is_file() and shutil.which("node"):
+    installed = all((modules / spec.split("@")[0] / "package.json").is_file() for spec in NPM_PACKAGES)
+    if installed and shutil.which("node"):
         return modules
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
@@ -280,10 +282,11 @@ def nunjucks() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     NUNJUCKS_DIR.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NUNJUCKS_DIR), "nunjucks@3"],
+    # Backstage's scaffolder bundles nunjucks 3 and decides what is binary with isbinaryfile 5.
+    done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NUNJUCKS_DIR), *NPM_PACKAGES],
                           capture_output=True, text=True, timeout=300)
     if done.returncode != 0 or not (modules / "nunjucks").is_dir():
-        reason = f"npm install nunjucks@3 failed: {(done.stderr or done.stdout).strip()[-500:]}"
+        reason = f"npm install {' '.join(NPM_PACKAGES)} failed: {(done.stderr or done.stdout).strip()[-500:]}"
         if REQUIRE_SERVICES:
             pytest.fail(reason)
         pytest.skip(reason)
