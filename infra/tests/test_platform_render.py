@@ -261,3 +261,36 @@ def test_gcp_initial_nodes_are_per_zone() -> None:
     gpu = _one(result, pool_types.GKE_NODE_POOL, "demo-gpu")
     # A regional pool multiplies the initial count by its zones: 1 per zone, not the 2-node floor in each.
     assert gpu["initialNodeCount"] == 1 and gpu["autoscaling"]["totalMinNodeCount"] == 2
+
+
+def test_aws_existing_vpc_is_used_instead_of_a_new_one() -> None:
+    require_sdk("aws")
+    values = config_from_stack(blueprint_stack("aws", "small"), cluster_name="demo")
+    values["vpc"] = {"id": "vpc-0abc", "publicSubnetIds": ["subnet-p1", "subnet-p2"],
+                     "privateSubnetIds": ["subnet-a", "subnet-b"]}
+    result = render_platform(values, project="demo-platform")
+    assert not [r for r in result.resources if r["type"].startswith("aws:ec2/")]
+    cluster = _one(result, "eks:index:Cluster", "demo")
+    assert cluster["vpcId"] == "vpc-0abc" and cluster["privateSubnetIds"] == ["subnet-a", "subnet-b"]
+    assert _one(result, pool_types.EKS_MANAGED_NODE_GROUP, "demo-gpu")["subnetIds"] == ["subnet-a", "subnet-b"]
+
+
+def test_aws_new_vpc_keeps_nodes_private() -> None:
+    _, result = rendered("aws", "small")
+    subnets = {r["name"]: r["inputs"] for r in result.of_type("aws:ec2/subnet:Subnet")}
+    assert sorted(subnets) == ["demo-private-0", "demo-private-1", "demo-public-0", "demo-public-1"]
+    assert {s["cidrBlock"] for n, s in subnets.items() if "private" in n} == {"10.0.128.0/18", "10.0.192.0/18"}
+    assert all(not s.get("mapPublicIpOnLaunch") for s in subnets.values())
+    assert _one(result, "eks:index:Cluster", "demo")["nodeAssociatePublicIpAddress"] is False
+
+
+@pytest.mark.parametrize(("vpc", "message"), [
+    ({"cidr": "10.0.0.0/24"}, "vpc.cidr 10.0.0.0/24 is too small"),
+    ({"cidr": "ten"}, "vpc.cidr 'ten' is not a network"),
+    ("vpc-123", "vpc must be a mapping"),
+])
+def test_bad_vpc_config(vpc: Any, message: str) -> None:
+    values = config_from_stack(blueprint_stack("aws", "small"), cluster_name="demo")
+    values["vpc"] = vpc
+    with pytest.raises(PlatformConfigError, match=message):
+        parse_platform_config(values)

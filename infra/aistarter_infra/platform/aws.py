@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from .pools import ACCELERATOR_TAG, GPUS_PER_NODE_TAG
-from .spec import ClusterResult, PlatformConfig
+from .spec import ClusterResult, PlatformConfig, PlatformConfigError
 
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 AZ_COUNT = 2  # EKS needs subnets in at least two AZs
@@ -48,8 +48,8 @@ def _network(cfg: PlatformConfig, aws: Any, opts: Any) -> tuple[Any, list[Any], 
 
     if cfg.vpc_id:
         if not cfg.private_subnet_ids:
-            raise ValueError("aws.vpcId is set but aws.privateSubnetIds is empty: list at least two private "
-                             "subnets (in different AZs) for the nodes")
+            raise PlatformConfigError("vpc.id is set but vpc.privateSubnetIds is empty: list at least two private "
+                                      "subnets (in different AZs) for the nodes")
         return cfg.vpc_id, list(cfg.public_subnet_ids), list(cfg.private_subnet_ids)
     name = cfg.cluster_name
     cluster_tag = {f"kubernetes.io/cluster/{name}": "shared"}

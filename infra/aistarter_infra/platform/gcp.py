@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .spec import ClusterResult, PlatformConfig
+from .spec import ClusterResult, PlatformConfig, PlatformConfigError
 
 # Catalog accelerator names that differ from GKE's accelerator type names; the rest are already GKE names
 # (nvidia-l4, nvidia-tesla-t4, nvidia-a100-80gb, nvidia-h100-80gb).
@@ -77,7 +77,7 @@ def build(cfg: PlatformConfig) -> ClusterResult:
     import pulumi_gcp as gcp
 
     if not cfg.gcp_project:
-        raise ValueError("gcpProject is missing: set it in Pulumi.<stack>.yaml "
+        raise PlatformConfigError("gcpProject is missing: set it in Pulumi.<stack>.yaml "
                          "(pulumi config set gcpProject YOUR_PROJECT_ID)")
     name = cfg.cluster_name
     provider = gcp.Provider(f"{name}-gcp", project=cfg.gcp_project, region=cfg.region)

@@ -13,7 +13,7 @@ from .spec import PlatformConfig, parse_platform_config
 
 OUTPUT_NAMES = ("kubeconfig", "gpu_pool_label_key", "gpu_pool_label_value", "gpu_taint_key", "gpu_taint_value",
                 "gpu_taint_effect", "storage_class")
-_OBJECT_KEYS = ("systemPool", "gpuPool", "aws", "clusterAutoscaler", "tags")
+_OBJECT_KEYS = ("systemPool", "gpuPool", "vpc", "clusterAutoscaler", "tags")
 _SCALAR_KEYS = ("cloud", "clusterName", "region", "kubernetesVersion", "storageClass", "deletionProtection",
                 "gcpProject", "resourceGroup")
 

@@ -7,6 +7,7 @@ dict so aistarter's tests and the template cannot drift apart. Nothing here impo
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ class PlatformConfig:
     gpu_pool: GpuPool | None
     storage_class: str
     deletion_protection: bool = False
-    # aws: an existing VPC (with private subnets for nodes) instead of the one the program creates.
+    # aws: an existing VPC (config `vpc`: id, publicSubnetIds, privateSubnetIds) instead of a new one (`vpc.cidr`).
     vpc_id: str | None = None
     public_subnet_ids: tuple[str, ...] = ()
     private_subnet_ids: tuple[str, ...] = ()
@@ -200,7 +201,17 @@ def parse_platform_config(values: Mapping[str, Any]) -> PlatformConfig:
     system_raw = values.get("systemPool") or {}
     if not isinstance(system_raw, Mapping):
         raise PlatformConfigError(f"systemPool must be a mapping, got {system_raw!r}")
-    aws_raw = values.get("aws") or {}
+    vpc_raw = values.get("vpc") or {}
+    if not isinstance(vpc_raw, Mapping):
+        raise PlatformConfigError(f"vpc must be a mapping (cidr, or id with publicSubnetIds and privateSubnetIds), "
+                                  f"got {vpc_raw!r}")
+    cidr = str(vpc_raw.get("cidr") or "10.0.0.0/16")
+    try:
+        network = ipaddress.ip_network(cidr)
+    except ValueError:
+        raise PlatformConfigError(f"vpc.cidr {cidr!r} is not a network such as 10.0.0.0/16") from None
+    if network.version != 4 or network.prefixlen > 20:
+        raise PlatformConfigError(f"vpc.cidr {cidr} is too small: use an IPv4 /16 to /20 (pods take VPC addresses)")
     autoscaler = {**CLUSTER_AUTOSCALER, **(values.get("clusterAutoscaler") or {})}
     return PlatformConfig(
         cloud=cloud,
@@ -211,10 +222,10 @@ def parse_platform_config(values: Mapping[str, Any]) -> PlatformConfig:
         gpu_pool=_gpu_pool(gpu_raw) if gpu_raw else None,
         storage_class=str(values.get("storageClass") or STORAGE_CLASS[cloud]),
         deletion_protection=_bool(values.get("deletionProtection", False), "deletionProtection"),
-        vpc_id=aws_raw.get("vpcId") or None,
-        public_subnet_ids=tuple(aws_raw.get("publicSubnetIds") or ()),
-        private_subnet_ids=tuple(aws_raw.get("privateSubnetIds") or ()),
-        vpc_cidr=str(aws_raw.get("vpcCidr") or "10.0.0.0/16"),
+        vpc_id=vpc_raw.get("id") or None,
+        public_subnet_ids=tuple(vpc_raw.get("publicSubnetIds") or ()),
+        private_subnet_ids=tuple(vpc_raw.get("privateSubnetIds") or ()),
+        vpc_cidr=cidr,
         cluster_autoscaler={k: str(v) for k, v in autoscaler.items()},
         gcp_project=values.get("gcpProject") or None,
         resource_group=values.get("resourceGroup") or None,
@@ -239,6 +250,7 @@ def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: st
     }
     if cloud == "aws":
         values["clusterAutoscaler"] = dict(CLUSTER_AUTOSCALER)
+        values["vpc"] = {"cidr": "10.0.0.0/16"}
     if cloud == "gcp":
         values["gcpProject"] = gcp_project or "change-me"
     if cloud == "azure":
