@@ -318,6 +318,39 @@ def render_like_backstage(values: dict[str, Any], workspace: Path, modules: Path
     return workspace / _step(template, "publish")["input"]["sourcePath"].replace(SLUG_EXPR, values["project_slug"])
 
 
+def test_preview_follows_fetch_template_rules(nunjucks: Path, tmp_path: Path) -> None:
+    """The harness itself: the rules Backstage's own fetch:template tests pin down, on a tiny template."""
+    src = tmp_path / "template"
+    files = {
+        "{{ cookiecutter.name }}.txt": "{{ cookiecutter.count }}",
+        "{% if cookiecutter.show %}dummy.txt{% endif %}": "skipped file",
+        "{% if cookiecutter.show %}dir{% endif %}/inside.txt": "skipped folder",
+        "sub/{% if cookiecutter.show %}x.txt{% endif %}": "skipped file in a kept folder",
+        "sub/kept.txt": "{% for k, v in cookiecutter.d.items() %}{{ k }}={{ v }};{% endfor %}",
+        "list.json": "{{ cookiecutter.names | jsonify }}",
+        "verbatim.txt": "{{ not rendered }}",
+    }
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text, encoding="utf-8")
+    (src / "blob.bin").write_bytes(b"\x00\x01{{ cookiecutter.name }}\x00")
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"name": "proj", "count": 3, "show": False, "d": {"a": 1}, "names": ["a", "b"]}))
+    out = tmp_path / "out"
+    done = subprocess.run(["node", str(PREVIEW_JS), str(src), str(values), str(out),
+                           "--copy-without-templating", "verbatim.txt"],
+                          capture_output=True, text=True, env={**os.environ, "NODE_PATH": str(nunjucks)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert tree(out) == {
+        "proj.txt": b"3",
+        "sub/kept.txt": b"a=1;",
+        "list.json": b'["a","b"]',
+        "verbatim.txt": b"{{ not rendered }}",
+        "blob.bin": b"\x00\x01{{ cookiecutter.name }}\x00",
+    }
+    assert (out / "sub").is_dir() and not (out / "dir").exists()
+
+
 def first_difference(a: bytes, b: bytes) -> str:
     for number, (left, right) in enumerate(zip(a.splitlines(), b.splitlines(), strict=False), start=1):
         if left != right:
