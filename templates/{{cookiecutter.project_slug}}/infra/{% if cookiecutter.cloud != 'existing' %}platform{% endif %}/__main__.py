@@ -1,6 +1,6 @@
 """Platform stack: the {{ cookiecutter.cloud }} cluster and its node pools. Settings live in Pulumi.<stack>.yaml.
 
-The app stack (infra/app) reads this stack's outputs through a StackReference, so set its `platform_stack`
+The app stack (infra/app) reads this stack's outputs through a StackReference: set its `platform.stack`
 to `<org>/{{ cookiecutter.project_slug }}-platform/<stack>`.
 """
 
