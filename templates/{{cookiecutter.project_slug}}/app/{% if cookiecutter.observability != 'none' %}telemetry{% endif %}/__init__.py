@@ -208,7 +208,8 @@ class RetrievalSpan:
         self.span.set_attribute("gen_ai.retrieval.result_count", len(chunks))
         if BACKEND == "phoenix":
             for i, chunk in enumerate(chunks):
-                self.span.set_attribute(f"retrieval.documents.{i}.document.id", f"{chunk.document_id}#{chunk.chunk_index}")
+                doc_id = f"{chunk.document_id}#{chunk.chunk_index}"
+                self.span.set_attribute(f"retrieval.documents.{i}.document.id", doc_id)
                 self.span.set_attribute(f"retrieval.documents.{i}.document.score", float(chunk.score))
 
 

@@ -31,7 +31,7 @@ def _parts(content: Any) -> list[dict[str, Any]]:
         return [{"type": "text", "content": content}]
     if isinstance(content, list):  # OpenAI content parts
         return [
-            {"type": "text", "content": part.get("text", "")} if isinstance(part, dict) else {"type": "text", "content": str(part)}
+            {"type": "text", "content": part.get("text", "") if isinstance(part, dict) else str(part)}
             for part in content
         ]
     return [{"type": "text", "content": "" if content is None else str(content)}]

@@ -183,7 +183,8 @@ def build_embedder(settings: MemorySettings, transport: httpx.AsyncBaseTransport
         )
     if not settings.embeddings_base_url:
         raise ValueError(
-            "EMBEDDINGS_PROVIDER=local needs EMBEDDINGS_BASE_URL, e.g. http://localhost:8001/v1 (an OpenAI-compatible server)"
+            "EMBEDDINGS_PROVIDER=local needs EMBEDDINGS_BASE_URL, e.g. http://localhost:8001/v1 "
+            "(an OpenAI-compatible server)"
         )
     return OpenAICompatibleEmbedder(
         provider="local",

@@ -52,7 +52,8 @@ class Memory:
             )
         if document_id is not None and not DOCUMENT_ID.match(document_id):
             raise DocumentError(
-                f"document id {document_id[:50]!r} is invalid: use 1-200 of A-Z a-z 0-9 . _ : - starting with a letter or digit"
+                f"document id {document_id[:50]!r} is invalid: use 1-200 of A-Z a-z 0-9 . _ : - "
+                "starting with a letter or digit"
             )
         chunks = chunk_text(
             text,
