@@ -8,10 +8,11 @@ The rules themselves live in infra/aistarter_infra/policy/rules.py and are unit-
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+HERE = Path(__file__).resolve().parent
+# The rules live in the vendored library next to this folder (infra/aistarter_infra).
+sys.path.insert(0, str(HERE.parent))
 
 from aistarter_infra.policy import build_policies, load_pack_config  # noqa: E402
 
