@@ -255,7 +255,11 @@ class QueueConfig(_Model):
 
 class TelemetryConfig(_Model):
     backend: Literal["otel", "langfuse", "phoenix"] = "otel"
-    collector_image: str = "otel/opentelemetry-collector:0.119.0"
+    # contrib: the core distribution lacks the attributes processor used to drop content below.
+    collector_image: str = "otel/opentelemetry-collector-contrib:0.119.0"
+    # trace_content=metadata: strip prompt/completion attributes in the collector too (defence in depth; the
+    # backend already leaves them out).
+    drop_content_attributes: bool = False
     # Where the collector ships traces; empty keeps them in the collector's debug exporter (logs).
     exporter_endpoint: str = ""
     exporter_protocol: Literal["otlp", "otlphttp"] = "otlphttp"

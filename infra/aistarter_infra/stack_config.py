@@ -76,7 +76,8 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
     if stack.get("task_queue", "none") != "none":
         cfg["queue"] = {"kind": stack["task_queue"]}
     if stack.get("observability", "none") != "none":
-        cfg["telemetry"] = {"backend": stack["observability"]}
+        cfg["telemetry"] = {"backend": stack["observability"],
+                            "drop_content_attributes": stack.get("trace_content") == "metadata"}
     cfg["prometheus_monitors"] = bool(ms)
     if cloud == "existing":
         platform: dict[str, Any] = {"kube_context": KUBE_CONTEXT_PLACEHOLDER, "storage_class": ""}

@@ -72,7 +72,7 @@ HELD_IN = {"chat": CHAT_NO_GPU, "rag-small-existing": RAG_SMALL_EXISTING, "batch
 MATRIX = {
     **HELD_IN,
     "agents-azure-pgvector-arq": make_stack(
-        cloud="azure", vector_store="pgvector", task_queue="arq", observability="phoenix",
+        cloud="azure", vector_store="pgvector", task_queue="arq", observability="phoenix", trace_content="metadata",
         gateway={"providers": ["anthropic", "local"], "fallback": ["anthropic", "local"], "retries": 2,
                  "timeout_s": 30.0},
         gpu=_gpu("nvidia-a10", 1, "Standard_NV36ads_A10_v5"), model_server=_model_server(1)),

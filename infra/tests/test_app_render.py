@@ -289,3 +289,15 @@ def test_aks_spot_gpu_pool_is_tolerated(tmp_path: Path) -> None:
     no_spot = copy.deepcopy(r.get("Deployment", "model-server"))
     no_spot["spec"]["template"]["spec"]["tolerations"].remove(spot)
     assert check_gpu_consistency([no_spot], pools) != []
+
+
+@pytest.mark.parametrize(("name", "drops"), [("agents-azure-pgvector-arq", True), ("chat", False)])
+def test_collector_drops_content_only_for_metadata_traces(name: str, drops: bool, rendered: Any) -> None:
+    config = yaml.safe_load(rendered(name).get("ConfigMap", "otel-collector")["data"]["config.yaml"])
+    chain = config["service"]["pipelines"]["traces"]["processors"]
+    assert chain[0] == "memory_limiter" and chain[-1] == "batch"
+    assert ("attributes/drop-content" in chain) == drops
+    if drops:
+        deleted = {a["key"] for a in config["processors"]["attributes/drop-content"]["actions"]}
+        assert {"gen_ai.input.messages", "gen_ai.output.messages", "input.value"} <= deleted
+    assert config["exporters"] == {"debug": {"verbosity": "basic"}}

@@ -79,6 +79,9 @@ class ModelServer(pulumi.ComponentResource):
         env: list[dict[str, Any]] = [
             # Read-only root FS: every cache vLLM, HF, torch and triton write goes to mounted volumes.
             {"name": "HOME", "value": "/tmp/home"},
+            # The UID has no passwd entry; torch/triton call getpass.getuser(), which reads USER first.
+            {"name": "USER", "value": "vllm"},
+            {"name": "TORCHINDUCTOR_CACHE_DIR", "value": "/tmp/cache/inductor"},
             {"name": "HF_HOME", "value": "/models/hf"},
             {"name": "XDG_CACHE_HOME", "value": "/tmp/cache"},
             {"name": "VLLM_CACHE_ROOT", "value": "/tmp/cache/vllm"},

@@ -13,6 +13,10 @@ from ..config import AppStackConfig
 
 COMPONENT = "otel-collector"
 NAME = "otel-collector"
+# Span attributes that carry prompt or completion text (OpenTelemetry GenAI and OpenInference conventions).
+CONTENT_ATTRIBUTES = ("gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages", "gen_ai.output.messages",
+                      "gen_ai.system_instructions", "llm.input_messages", "llm.output_messages", "input.value",
+                      "output.value")
 
 
 def collector_config(cfg: AppStackConfig, with_auth: bool) -> dict[str, Any]:
@@ -28,13 +32,20 @@ def collector_config(cfg: AppStackConfig, with_auth: bool) -> dict[str, Any]:
         out = [t.exporter_protocol]
     else:
         out = ["debug"]
-    pipeline = {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": out}
+    processors: dict[str, Any] = {"memory_limiter": {"check_interval": "1s", "limit_percentage": 80,
+                                                     "spike_limit_percentage": 20},
+                                  "batch": {}}
+    chain = ["memory_limiter"]
+    if t.drop_content_attributes:
+        processors["attributes/drop-content"] = {
+            "actions": [{"key": key, "action": "delete"} for key in CONTENT_ATTRIBUTES]}
+        chain.append("attributes/drop-content")
+    chain.append("batch")
+    pipeline = {"receivers": ["otlp"], "processors": chain, "exporters": out}
     return {
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"},
                                              "http": {"endpoint": "0.0.0.0:4318"}}}},
-        "processors": {"memory_limiter": {"check_interval": "1s", "limit_percentage": 80,
-                                          "spike_limit_percentage": 20},
-                       "batch": {}},
+        "processors": processors,
         "exporters": exporters,
         "extensions": {"health_check": {"endpoint": "0.0.0.0:13133"}},
         "service": {"extensions": ["health_check"],
