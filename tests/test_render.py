@@ -5,14 +5,17 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import jinja2
 import pytest
 from click.testing import CliRunner
 
 from aistarter import render as render_module
 from aistarter.answers import validate
 from aistarter.cli import main
-from aistarter.render import generate
+from aistarter.decide import decide
+from aistarter.render import generate, template_context, template_dir
 
+from .matrix import pairwise_cases
 from .projects import assert_passed, render, run_project_tests
 
 PARITY_CASES = [
@@ -102,3 +105,22 @@ def test_default_project_passes_its_own_tests_in_a_fresh_venv(tmp_path: Path) ->
     # Its own venv, not the shared one: proves the generated pyproject declares everything its tests need.
     project = generate(validate({}), tmp_path / "demo").path
     assert_passed(run_project_tests(project, venv_dir=tmp_path / "venv"))
+
+
+def test_files_in_conditional_folders_vanish_with_their_folder() -> None:
+    # cookiecutter and Backstage render a folder whose name is empty as its parent, so a file inside would land one
+    # level up. Every file must therefore render an empty name whenever one of its folders does (usually by
+    # repeating the folder's condition in the file name). Checked on every pairwise answer set.
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    root = template_dir()
+    paths = [p.relative_to(root).parts for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    conditional = [parts for parts in paths if any("{%" in part for part in parts[:-1])]
+    offenders = set()
+    for case in pairwise_cases():
+        answers = validate(case)
+        context = {"cookiecutter": template_context(decide(answers), answers)}
+        for parts in conditional:
+            folders_empty = any(env.from_string(part).render(context) == "" for part in parts[:-1])
+            if folders_empty and env.from_string(parts[-1]).render(context) != "":
+                offenders.add("/".join(parts))
+    assert not offenders, "files that need their folder's condition in their own name:\n" + "\n".join(sorted(offenders))

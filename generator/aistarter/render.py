@@ -103,7 +103,10 @@ def run_engine(engine: Engine, context: dict[str, Any], out_dir: Path, template:
     elif engine == "cookiecutter":
         from cookiecutter.main import cookiecutter
 
-        cookiecutter(src, no_input=True, extra_context=context, output_dir=str(out_dir), accept_hooks=False)
+        # A folder whose name renders empty maps onto its parent, which exists: overwrite_if_exists lets cookiecutter
+        # pass it, and the same condition on each file's own name keeps those files out (test_conditional_names).
+        cookiecutter(src, no_input=True, extra_context=context, output_dir=str(out_dir), accept_hooks=False,
+                     overwrite_if_exists=True)
     else:
         raise RenderError(f"unknown engine '{engine}' (use one of: {', '.join(ENGINES)})")
     project = out_dir / context["project_slug"]
