@@ -4,8 +4,6 @@ mandatory violation across both stacks."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,11 +29,6 @@ def app_render(stack: dict[str, Any], platform: PlatformRender, tmp_path: Path) 
 
 
 def check_gpu_consistency() -> Any:
-    if importlib.util.find_spec("aistarter_infra.validate") is None:
-        message = "aistarter_infra.validate (infra part 1) is not there yet"
-        if os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
     from aistarter_infra.validate import check_gpu_consistency as check
 
     return check
