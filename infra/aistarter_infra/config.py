@@ -76,6 +76,9 @@ class IngressConfig(_Model):
     tls_secret: str = ""
     # Namespace of the ingress controller pods: the only source allowed to reach the API besides Prometheus.
     controller_namespace: str = "ingress-nginx"
+    # Load balancers that send traffic straight to pod IPs (AWS ALB target-type ip, Azure AGIC) come from VPC
+    # addresses, not from a namespace: list their subnets here.
+    allow_cidrs: list[str] = []
 
 
 class ApiConfig(_Model):

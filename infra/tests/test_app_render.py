@@ -301,3 +301,17 @@ def test_collector_drops_content_only_for_metadata_traces(name: str, drops: bool
         deleted = {a["key"] for a in config["processors"]["attributes/drop-content"]["actions"]}
         assert {"gen_ai.input.messages", "gen_ai.output.messages", "input.value"} <= deleted
     assert config["exporters"] == {"debug": {"verbosity": "basic"}}
+
+
+def test_direct_to_pod_load_balancers_can_be_allowed_by_cidr(tmp_path: Path) -> None:
+    values = {"api": {"image": "ghcr.io/org/demo:1.0.0", "ingress": {"allow_cidrs": ["10.0.0.0/16"]}}}
+    r = render_program(write_program(tmp_path, CHAT_NO_GPU, overrides=values))
+    rules = r.get("NetworkPolicy", "api-ingress")["spec"]["ingress"]
+    assert {"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [{"port": 8000, "protocol": "TCP"}]} in rules
+    assert validate_schemas_ok(r)
+
+
+def validate_schemas_ok(r: RenderResult) -> bool:
+    from aistarter_infra.validate import validate_schemas
+
+    return validate_schemas(r.manifests) == []

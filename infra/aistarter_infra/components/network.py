@@ -61,6 +61,9 @@ class NetworkPolicies(pulumi.ComponentResource):
         api_from: list[dict[str, Any]] = []
         if cfg.api.ingress.enabled:
             api_from.append({"from": [_ns(cfg.api.ingress.controller_namespace)], "ports": _ports(api_port)})
+            if cfg.api.ingress.allow_cidrs:
+                api_from.append({"from": [{"ipBlock": {"cidr": c}} for c in cfg.api.ingress.allow_cidrs],
+                                 "ports": _ports(api_port)})
         if cfg.uses_prometheus:
             api_from.append({"from": [_ns(monitoring_ns)], "ports": _ports(api_port)})
         if api_from:

@@ -130,7 +130,7 @@ class Queue(pulumi.ComponentResource):
                 "metadata": {
                     "address": address,
                     # arq keeps its queue in a sorted set, celery in a list; KEDA's redis scaler reads the
-                    # length of either key type.
+                    # length of list, set, hash and zset keys alike (kedacore/keda#1013, KEDA 2.0+).
                     "listName": q.effective_queue_name,
                     "listLength": str(q.jobs_per_worker),
                     "activationListLength": "0",
