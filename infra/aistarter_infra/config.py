@@ -307,7 +307,7 @@ class AppStackConfig(_Model):
     project: str
     namespace: str
     cloud: Literal["aws", "gcp", "azure", "existing"]
-    providers: list[str] = ["openai"]
+    providers: list[Literal["openai", "anthropic", "gemini", "local"]] = ["openai"]
     api: ApiConfig
     gpu: GpuConfig | None = None
     model_server: ModelServerConfig | None = None
@@ -351,12 +351,9 @@ class AppStackConfig(_Model):
         return self.prometheus_monitors or self.model_server is not None
 
 
-PROVIDER_SECRET_KEYS = {"openai": "openai_api_key", "anthropic": "anthropic_api_key", "gemini": "gemini_api_key"}
-
-
 def required_secret_keys(cfg: AppStackConfig) -> list[str]:
     """Secret config keys the program requires (each set with `pulumi config set --secret`)."""
-    keys = [PROVIDER_SECRET_KEYS[p] for p in cfg.external_providers if p in PROVIDER_SECRET_KEYS]
+    keys = [f"{p}_api_key" for p in cfg.external_providers]
     if cfg.api.auth == "api_key":
         keys.append("api_keys")
     if cfg.vector_store is not None:
