@@ -89,6 +89,7 @@ class Turn:
         self.trace = CallTrace()
         self.retrieved_document_ids: list[str] = []
         self.finished = False
+        self.completed = False
         self.usage_recorded: bool | None = None
         self.call: ModelCall
 
@@ -122,11 +123,16 @@ class Turn:
             TTFT.labels(self.trace.model or self.call.model).observe(self.ttft_s)
 
     def usage(self) -> tuple[int, int, bool]:
-        """Tokens to bill. When the provider never reported them (client left early), count them here."""
+        """Tokens to bill. A stream that did not finish (client left, provider failed) has no final usage
+        report, so what the client received is counted here and the larger figure is billed."""
         s = self.summary
-        estimated = s.input_tokens is None or s.output_tokens is None
         input_tokens = s.input_tokens if s.input_tokens is not None else estimate_tokens(self.call.text())
         output_tokens = s.output_tokens if s.output_tokens is not None else estimate_tokens("".join(s.text))
+        estimated = s.input_tokens is None or s.output_tokens is None
+        if not self.completed:
+            counted = estimate_tokens("".join(s.text))
+            estimated = estimated or counted > output_tokens
+            output_tokens = max(output_tokens, counted)
         return input_tokens, output_tokens, estimated
 
     def _write(self, status: str, error: str | None) -> None:
@@ -169,6 +175,7 @@ class Turn:
         if self.finished:
             return
         self.finished = True
+        self.completed = status == "ok"
         with anyio.CancelScope(shield=True):
             await run_db(self._write, status, error)
 

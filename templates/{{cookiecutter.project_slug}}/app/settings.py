@@ -124,7 +124,7 @@ class Settings(BaseSettings):
         ge=1, description="Retry-After sent while the local model server is cold (its cold start).",
     )
     local_wake_hold_s: float = Field(
-        120.0, ge=0, description="Keep the pending gauge at >= 1 this long after a cold refusal, so the autoscaler sees it.",
+        120.0, ge=0, description="Keep the pending gauge >= 1 this long after a cold refusal (autoscaler polls).",
     )
 {%- endif %}
     fake_token_delay_ms: float = Field(15.0, ge=0, description="Pace of the offline fake provider.")

@@ -164,6 +164,8 @@ class Gateway:
                                 first = await anext(events)
                             committed = True
                             breaker.success()
+                            if name == "local":
+                                PENDING.served(model)
                             trace.provider, trace.model = name, model
                             if index:
                                 FALLBACKS.labels(name).inc()

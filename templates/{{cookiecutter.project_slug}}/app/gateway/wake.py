@@ -48,6 +48,11 @@ class PendingTracker:
             self._register(model)
             self._hold_until[model] = time.monotonic() + hold_s
 
+    def served(self, model: str) -> None:
+        """The server answered: it is awake, so the hold from an earlier refusal is no longer needed."""
+        with self._lock:
+            self._hold_until.pop(model, None)
+
     def snapshot(self) -> list[dict[str, object]]:
         with self._lock:
             models = sorted(self._inflight)

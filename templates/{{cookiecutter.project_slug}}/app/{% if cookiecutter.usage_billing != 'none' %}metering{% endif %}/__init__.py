@@ -17,10 +17,7 @@ from typing import Any
 from sqlalchemy import insert as generic_insert
 from sqlalchemy.orm import Session
 
-from app.db.models import OutboxEvent, UsageRecord
-{%- if cookiecutter.usage_billing == 'stripe' %}
-from app.db.models import Tenant
-{%- endif %}
+from app.db.models import OutboxEvent, {% if cookiecutter.usage_billing == 'stripe' %}Tenant, {% endif %}UsageRecord
 
 MILLION = Decimal(1_000_000)
 
