@@ -35,6 +35,7 @@ class _State:
     provider: TracerProvider | None = None
     tracer: trace.Tracer = trace.get_tracer("app.telemetry")  # no-op until configure()/setup()
     trace_content: str = "{{ cookiecutter.trace_content }}"
+    global_set: bool = False
 
 
 _state = _State()
@@ -85,9 +86,11 @@ def setup(app: Any, settings: Any = None) -> TracerProvider:
         log.info("tracing: exporting spans over OTLP/HTTP to %s", endpoint)
     trace_content = getattr(settings, "trace_content", None) or config.trace_content
     provider = configure(exporter=exporter, trace_content=trace_content, service_name=config.otel_service_name)
-    if not config.otel_sdk_disabled:
-        # Other OpenTelemetry instrumentation in the process joins the same traces.
+    if not config.otel_sdk_disabled and not _state.global_set:
+        # Other OpenTelemetry instrumentation in the process joins the same traces. The global provider can be
+        # set once per process; later apps (tests build several) keep recording through `_state`.
         trace.set_tracer_provider(provider)
+        _state.global_set = True
     app.add_middleware(TracingMiddleware, tracer_provider=provider)
     return provider
 

@@ -56,7 +56,8 @@ async def enqueue(job_id: str, defer: timedelta | None = None) -> None:
     from app.jobs.worker import run_job
 
     countdown = defer.total_seconds() if defer else None
-    await asyncio.to_thread(run_job.apply_async, args=[job_id], task_id=job_id, countdown=countdown)
+    queue = get_job_settings().job_queue_name
+    await asyncio.to_thread(run_job.apply_async, args=[job_id], task_id=job_id, countdown=countdown, queue=queue)
 
 
 async def close() -> None:

@@ -72,11 +72,11 @@ async def create_job(
     settings = get_job_settings()
     if len(body.requests) > settings.job_max_requests:
         raise HTTPException(
-            422,
+            status.HTTP_400_BAD_REQUEST,
             f"a job takes at most JOB_MAX_REQUESTS={settings.job_max_requests} requests, got {len(body.requests)}",
         )
     if any(r.stream for r in body.requests):
-        raise HTTPException(422, "jobs run without streaming: drop `stream: true`")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "jobs run without streaming: drop `stream: true`")
     key = idempotency_key or body.idempotency_key
     payload = {
         "requests": [r.model_dump(exclude_none=True, exclude={"stream", "stream_options"}) for r in body.requests]

@@ -61,7 +61,7 @@ async def create_document(body: DocumentIn, tenant: Tenant) -> DocumentOut:
             metadata=body.metadata,
         )
     except DocumentError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     except EmbeddingError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"embedding failed: {exc}") from exc
     return DocumentOut.of(doc)
