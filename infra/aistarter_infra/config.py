@@ -294,11 +294,11 @@ class PlatformConfig(_Model):
 
 class AddonsConfig(_Model):
     install_keda: bool = True
-    keda_chart_version: str = "2.17.2"
+    keda_chart_version: str = "2.20.2"
     install_device_plugin: bool = True
-    device_plugin_chart_version: str = "0.17.1"
+    device_plugin_chart_version: str = "0.19.0"
     install_prometheus: bool = False
-    prometheus_chart_version: str = "65.1.1"
+    prometheus_chart_version: str = "67.8.0"
     prometheus_namespace: str = "monitoring"
     keda_namespace: str = "keda"
 

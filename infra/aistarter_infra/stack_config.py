@@ -9,12 +9,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from .config import (
+    AddonsConfig,
+    IngressConfig,
+    ModelServerConfig,
+    QueueConfig,
+    Resources,
+    TelemetryConfig,
+    VectorStoreConfig,
+)
+
 QDRANT_IMAGE = "qdrant/qdrant:v1.13.4-unprivileged"
 PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 API_IMAGE = "ghcr.io/your-org/{slug}:0.1.0"
 KUBE_CONTEXT_PLACEHOLDER = "change-me"
 AKS_SPOT_TOLERATION = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
                        "effect": "NoSchedule"}
+
+
+def _defaults(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+def _pick(values: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: values[k] for k in keys}
+
+
+# Defaults the blueprint does not decide, written out so every tunable is visible in Pulumi.<stack>.yaml.
+MS_DEFAULTS = {k: f.default for k, f in ModelServerConfig.model_fields.items()}
+ADDON_DEFAULTS = _defaults(AddonsConfig())
+VS_DEFAULTS = {"storage_size": VectorStoreConfig.model_fields["storage_size"].default}
+Q_DEFAULTS = _defaults(QueueConfig(kind="arq"))
+T_DEFAULTS = _defaults(TelemetryConfig())
 
 
 def dns_label(slug: str) -> str:
@@ -47,6 +73,8 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "target_cpu_utilization": api.get("target_cpu_utilization", 70),
             "latency_budget_ms": latency_budget_ms,
             "auth": stack.get("auth", "api_key"),
+            "resources": _defaults(Resources()),
+            "ingress": {k: v for k, v in _defaults(IngressConfig()).items() if k != "allow_cidrs"},
         },
     }
     ms = stack.get("model_server")
@@ -69,15 +97,20 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "cold_start_s": ms["cold_start_s"],
             "shm_size": "2Gi" if tp == 1 else "8Gi",
             "resources": model_server_resources(tp),
+            **_pick(MS_DEFAULTS, "cooldown_s", "prometheus_url", "cache_size", "cache_mode"),
         }
     if stack.get("vector_store", "none") != "none":
         kind = stack["vector_store"]
-        cfg["vector_store"] = {"kind": kind, "image": QDRANT_IMAGE if kind == "qdrant" else PGVECTOR_IMAGE}
+        cfg["vector_store"] = {"kind": kind, "image": QDRANT_IMAGE if kind == "qdrant" else PGVECTOR_IMAGE,
+                               "storage_size": VS_DEFAULTS["storage_size"]}
     if stack.get("task_queue", "none") != "none":
-        cfg["queue"] = {"kind": stack["task_queue"]}
+        cfg["queue"] = {"kind": stack["task_queue"],
+                        **_pick(Q_DEFAULTS, "redis_image", "worker_min_replicas", "worker_max_replicas",
+                                "jobs_per_worker")}
     if stack.get("observability", "none") != "none":
         cfg["telemetry"] = {"backend": stack["observability"],
-                            "drop_content_attributes": stack.get("trace_content") == "metadata"}
+                            "drop_content_attributes": stack.get("trace_content") == "metadata",
+                            **_pick(T_DEFAULTS, "collector_image", "exporter_endpoint")}
     cfg["prometheus_monitors"] = bool(ms)
     if cloud == "existing":
         platform: dict[str, Any] = {"kube_context": KUBE_CONTEXT_PLACEHOLDER, "storage_class": ""}
@@ -97,6 +130,7 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
         "install_device_plugin": bool(ms) and cloud != "gcp",
         # A new cluster has no Prometheus; an existing one usually does (point model_server.prometheus_url at it).
         "install_prometheus": bool(ms) and cloud != "existing",
+        **_pick(ADDON_DEFAULTS, "keda_chart_version", "device_plugin_chart_version", "prometheus_chart_version"),
     }
     return cfg
 
