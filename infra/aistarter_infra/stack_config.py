@@ -19,7 +19,7 @@ from .config import (
     VectorStoreConfig,
 )
 
-QDRANT_IMAGE = "qdrant/qdrant:v1.13.4-unprivileged"
+QDRANT_IMAGE = "qdrant/qdrant:v1.15.4-unprivileged"
 PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 API_IMAGE = "ghcr.io/your-org/{slug}:0.1.0"
 KUBE_CONTEXT_PLACEHOLDER = "change-me"
