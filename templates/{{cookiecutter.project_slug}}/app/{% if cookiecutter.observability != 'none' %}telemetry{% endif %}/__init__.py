@@ -6,6 +6,7 @@ full queue drops spans). `model_span(...)` wraps one model call; `retrieval_span
 Message content is attached only as TRACE_CONTENT allows: full, redacted, or metadata (no text at all).
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -69,6 +70,7 @@ def configure(
 
 def setup(app: Any, settings: Any = None) -> TracerProvider:
     """Called once by `create_app()`: exporter from the environment, server spans for every request."""
+    from app.telemetry.logs import install_json_logging
     from app.telemetry.middleware import TracingMiddleware
 
     config = TelemetrySettings()
@@ -91,7 +93,9 @@ def setup(app: Any, settings: Any = None) -> TracerProvider:
         # set once per process; later apps (tests build several) keep recording through `_state`.
         trace.set_tracer_provider(provider)
         _state.global_set = True
-    app.add_middleware(TracingMiddleware, tracer_provider=provider)
+    app.add_middleware(TracingMiddleware, tracer=lambda: _state.tracer)
+    if config.log_format == "json":
+        install_json_logging()
     return provider
 
 
@@ -152,8 +156,30 @@ class ModelSpan:
 
 
 def _error_type(exc: BaseException) -> str:
-    status = getattr(getattr(exc, "response", None), "status_code", None) or getattr(exc, "status_code", None)
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return "cancelled"  # the client went away, or the caller stopped reading the stream
+    status = (
+        getattr(getattr(exc, "response", None), "status_code", None)
+        or getattr(exc, "upstream_status", None)
+        or getattr(exc, "status_code", None)
+    )
     return str(status) if status else type(exc).__qualname__
+
+
+@contextmanager
+def _span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
+    """A CLIENT span that is a child of the current one but is not made current itself: model calls are
+    wrapped around async-generator streams, which may be closed from another context, and a span that was
+    attached there could not be detached cleanly."""
+    span = _state.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    try:
+        yield span
+    except BaseException as exc:
+        span.set_attribute("error.type", _error_type(exc))
+        span.set_status(Status(StatusCode.ERROR, str(exc)[:200] or type(exc).__name__))
+        raise
+    finally:
+        span.end()
 
 
 @contextmanager
@@ -189,16 +215,8 @@ def model_span(
         attributes["openinference.span.kind"] = "LLM"
         attributes["llm.model_name"] = request_model
         attributes["llm.provider"] = provider
-    with _state.tracer.start_as_current_span(
-        f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=attributes, record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            yield ModelSpan(span, provider)
-        except BaseException as exc:
-            span.set_attribute("error.type", _error_type(exc))
-            span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
-            raise
+    with _span(f"{operation} {request_model}", attributes) as span:
+        yield ModelSpan(span, provider)
 
 
 class RetrievalSpan:
@@ -231,13 +249,5 @@ def retrieval_span(*, data_source_id: str, query: str, top_k: int) -> Iterator[R
         attributes["openinference.span.kind"] = "RETRIEVER"
     if BACKEND == "langfuse":
         attributes["langfuse.observation.type"] = "retriever"
-    with _state.tracer.start_as_current_span(
-        f"retrieval {data_source_id}", kind=SpanKind.CLIENT, attributes=attributes, record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            yield RetrievalSpan(span)
-        except BaseException as exc:
-            span.set_attribute("error.type", _error_type(exc))
-            span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
-            raise
+    with _span(f"retrieval {data_source_id}", attributes) as span:
+        yield RetrievalSpan(span)

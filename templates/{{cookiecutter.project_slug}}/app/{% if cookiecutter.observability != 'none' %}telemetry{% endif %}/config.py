@@ -17,6 +17,8 @@ class TelemetrySettings(BaseSettings):
     otel_exporter_otlp_headers: str | None = None  # "key=value,key2=value2"
     otlp_timeout_s: float = Field(default=5.0, gt=0, le=60)
     trace_content: Literal["full", "redacted", "metadata"] = "{{ cookiecutter.trace_content }}"
+    # json: one JSON object per log line with request_id, trace_id and span_id; text: leave logging as it is.
+    log_format: Literal["json", "text"] = "json"
 {%- if cookiecutter.observability == 'langfuse' %}
 
     langfuse_host: str = Field(

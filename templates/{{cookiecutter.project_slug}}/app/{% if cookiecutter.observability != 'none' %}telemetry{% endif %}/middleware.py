@@ -4,18 +4,21 @@ Plain ASGI rather than BaseHTTPMiddleware: it wraps streamed responses until the
 buffering them, and it continues a caller's trace from an incoming `traceparent` header.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from app.telemetry.logs import REQUEST_ID
+
 _SKIP = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
 class TracingMiddleware:
-    def __init__(self, app: Any, tracer_provider: trace.TracerProvider) -> None:
+    def __init__(self, app: Any, tracer: Callable[[], trace.Tracer]) -> None:
         self.app = app
-        self.tracer = tracer_provider.get_tracer("app.telemetry.http")
+        self.tracer = tracer  # looked up per request: tests swap the provider after the app is built
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] not in {"http", "websocket"} or scope.get("path") in _SKIP:
@@ -24,9 +27,12 @@ class TracingMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         method = scope.get("method", "WEBSOCKET")
         attributes: dict[str, Any] = {"http.request.method": method, "url.path": scope.get("path", "")}
-        if "x-request-id" in headers:
-            attributes["http.request.header.x-request-id"] = headers["x-request-id"]
-        with self.tracer.start_as_current_span(
+        # Set by the app's request-context middleware, which runs before this one.
+        request_id = (scope.get("state") or {}).get("request_id") or headers.get("x-request-id")
+        if request_id:
+            attributes["app.request_id"] = request_id
+        token = REQUEST_ID.set(request_id)
+        with self.tracer().start_as_current_span(
             method, context=propagate.extract(headers), kind=SpanKind.SERVER, attributes=attributes
         ) as span:
 
@@ -34,9 +40,6 @@ class TracingMiddleware:
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     span.set_attribute("http.response.status_code", status)
-                    for key, value in message.get("headers", []):
-                        if key.lower() == b"x-request-id":
-                            span.set_attribute("app.request_id", value.decode("latin-1"))
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
                 await send(message)
@@ -44,6 +47,7 @@ class TracingMiddleware:
             try:
                 await self.app(scope, receive, send_and_record)
             finally:
+                REQUEST_ID.reset(token)
                 route = scope.get("route")
                 if route is not None and getattr(route, "path", None):
                     # Route template, not the raw path: span names must stay low-cardinality.
