@@ -103,3 +103,30 @@ def test_decision_records(cloud: str, size: str, cost: str, autoscaler_adr: bool
         assert f"| chosen plan | {cost_est['planned_monthly']} |" in text
         assert f"| always-on at peak size | {cost_est['always_on_monthly']} |" in text
         assert cost_est["as_of"] in text
+
+
+MINE = ("infra/platform", "infra/policy", "infra/tests/test_platform_stack.py", "infra/tests/test_policy_pack.py",
+        "docs/decisions/0008-node-autoscaler.md", "docs/decisions/0009-gpu-pool.md")
+
+
+def _files(project: Path) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for rel in MINE:
+        path = project / rel
+        for item in ([path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []):
+            if item.is_file():
+                out[item.relative_to(project).as_posix()] = item.read_bytes()
+    return out
+
+
+@pytest.mark.parametrize("cloud", ["aws", "existing"])
+def test_both_engines_write_the_same_platform_and_policy_files(cloud: str, tmp_path: Path) -> None:
+    from aistarter.questions import Answers
+    from aistarter.render import render_project
+
+    answers = Answers(project_name="demo", self_hosted="small", cloud=cloud, providers=["openai", "local"])
+    copier = _files(render_project(answers, tmp_path / "copier", "copier"))
+    cookiecutter = _files(render_project(answers, tmp_path / "cookiecutter", "cookiecutter"))
+    assert copier == cookiecutter
+    assert any(name.startswith("infra/platform/") for name in copier) is (cloud != "existing")
+    assert not (tmp_path / "cookiecutter" / "demo" / "infra" / "Pulumi.yaml").exists()
