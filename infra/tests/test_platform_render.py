@@ -74,7 +74,8 @@ def test_gpu_pool_matches_blueprint(cloud: str, size: str, cost: str) -> None:
     assert len(gpu_pools) == 1, [p.name for p in views]
     pool = gpu_pools[0]
     assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in pool.taints
-    assert pool.labels == {gpu["pool_label_key"]: gpu["pool_label_value"]}
+    extra = {"k8s.amazonaws.com/accelerator": gpu["accelerator"]} if cloud == "aws" else {}
+    assert pool.labels == {gpu["pool_label_key"]: gpu["pool_label_value"], **extra}
     assert (pool.min_nodes, pool.max_nodes) == (gpu["min_nodes"], gpu["max_nodes"])
     assert pool.spot is gpu["spot"]
     assert pool.gpus_per_node == gpu["gpus_per_node"]
@@ -122,6 +123,7 @@ def test_aws_specifics() -> None:
     assert gpu["instanceTypes"] == ["p4d.24xlarge"]
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["ignoreScalingChanges"] is True
+    assert gpu["labels"]["k8s.amazonaws.com/accelerator"] == "nvidia-a100-40gb"  # Cluster Autoscaler's GPU label
     cluster = _one(result, "eks:index:Cluster", "demo")
     assert cluster["skipDefaultNodeGroup"] is True and cluster["createOidcProvider"] is True
     assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True

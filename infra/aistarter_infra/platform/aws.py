@@ -25,6 +25,7 @@ GPU_AMI_ARM = "AL2023_ARM_64_NVIDIA"
 CPU_AMI = "AL2023_x86_64_STANDARD"
 AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
+CA_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 
 
 def gpu_ami_type(instance_type: str) -> str:
@@ -201,7 +202,9 @@ def build(cfg: PlatformConfig) -> ClusterResult:
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=gpu.min_nodes, max_size=gpu.max_nodes,
                                                               desired_size=gpu.min_nodes),
             ignore_scaling_changes=True,
-            labels=gpu.labels,
+            # Cluster Autoscaler's AWS provider treats nodes with this label as GPU nodes and waits for the
+            # device plugin to advertise the GPUs instead of adding another node meanwhile.
+            labels={**gpu.labels, CA_GPU_LABEL: gpu.accelerator},
             taints=[aws.eks.NodeGroupTaintArgs(key=gpu.taint.key, value=gpu.taint.value,
                                                effect=_eks_effect(gpu.taint.effect))],
             tags={GPUS_PER_NODE_TAG: str(gpu.gpus_per_node), ACCELERATOR_TAG: gpu.accelerator},
