@@ -97,3 +97,15 @@ def test_self_hosting_none_has_no_gpu_pods(tmp_path: Path) -> None:
     _, platform = rendered("aws", "small")
     app = app_render(stack, platform, tmp_path)
     assert not app.find("Deployment", "model-server")
+
+
+def test_scale_to_zero_rule_sees_the_real_model_server_scaled_object(tmp_path: Path) -> None:
+    stack, platform = rendered("gcp", "small", "cost")
+    assert stack["model_server"]["scale_to_zero"] is True
+    app = app_render(stack, platform, tmp_path)
+    scaled = [m for m in app.manifests if m["kind"] == "ScaledObject"
+              and m["metadata"]["labels"].get("app.kubernetes.io/component") == "model-server"]
+    assert len(scaled) == 1
+    warm = {**scaled[0], "spec": {k: v for k, v in scaled[0]["spec"].items() if k != "idleReplicaCount"}}
+    problems = evaluate(resources_from_manifests([warm]), settings_from_stack(stack))["gpu-scale-to-zero"]
+    assert len(problems) == 1 and "idleReplicaCount: 0" in problems[0]
