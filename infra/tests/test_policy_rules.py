@@ -144,6 +144,12 @@ def test_gpu_pool_over_budget_fails(rtype: str, props: dict[str, Any]) -> None:
     assert len(problems) == 1 and "over the budget cap of 3" in problems[0]
 
 
+def test_settings_parse_string_values_from_config() -> None:
+    merged = S.merged({"scaleToZero": "false", "gpuMaxNodesCap": "7", "gpu_label_value": "gpu-b"})
+    assert (merged.scale_to_zero, merged.gpu_max_nodes_cap, merged.gpu_label_value) == (False, 7, "gpu-b")
+    assert S.merged({"scaleToZero": "true", "unknownKey": 1}).scale_to_zero is True
+
+
 def test_budget_cap_is_configurable() -> None:
     props = aks_pool(maxCount=10)
     assert rules.check_gpu_pool_budget(pool_types.AKS_AGENT_POOL, "p", props, S.merged({"gpuMaxNodesCap": 10})) == []

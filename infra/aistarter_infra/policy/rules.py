@@ -52,7 +52,10 @@ class PolicySettings:
             name = _snake(key)
             if name in known and value is not None:
                 current = getattr(self, name)
-                changes[name] = type(current)(value) if not isinstance(current, bool) else bool(value)
+                if isinstance(current, bool):
+                    changes[name] = value.strip().lower() == "true" if isinstance(value, str) else bool(value)
+                else:
+                    changes[name] = type(current)(value)
         return replace(self, **changes)
 
 
