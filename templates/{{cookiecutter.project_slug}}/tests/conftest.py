@@ -24,6 +24,11 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from app.main import create_app  # noqa: E402
 from tests.servers import StubUpstream, serve  # noqa: E402
+{%- if cookiecutter.vector_store != 'none' %}
+
+# Every test (chat included, since chat retrieves) gets isolated vector memory with the fake embedder.
+pytest_plugins = ["tests.memory_support"]
+{%- endif %}
 
 REQUIRE_SERVICES = os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1"
 PROJECT = Path(__file__).resolve().parents[1]

@@ -92,7 +92,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-                429: "rate_limit_error"}.get(exc.status_code, "invalid_request_error")
+                429: "rate_limit_error"}.get(exc.status_code,
+                                             "api_error" if exc.status_code >= 500 else "invalid_request_error")
         return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 

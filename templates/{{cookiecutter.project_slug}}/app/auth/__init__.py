@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 {%- endif %}
 {%- if cookiecutter.auth == 'api_key' %}
 
-from app.auth.keys import authenticate
+from app.auth.keys import authenticate, cached
 from app.auth.ratelimit import LIMITER
 from app.db.base import run_db
 {%- endif %}
@@ -42,7 +42,7 @@ async def current_tenant(request: Request) -> str:
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' (create one with "
                                  "`python -m app.cli keys create --tenant <name>`)",
                             headers={"WWW-Authenticate": "Bearer"})
-    found = await run_db(authenticate, key)
+    found = cached(key) or await run_db(authenticate, key)
     if found is None:
         raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     key_id, tenant = found

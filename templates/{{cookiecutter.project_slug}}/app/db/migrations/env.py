@@ -6,11 +6,11 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import app.db.models  # noqa: F401  (registers the core tables on Base.metadata)
-{%- if cookiecutter.vector_store != 'none' %}
-import app.memory.models  # noqa: F401
-{%- endif %}
 {%- if cookiecutter.task_queue != 'none' %}
 import app.jobs.models  # noqa: F401
+{%- endif %}
+{%- if cookiecutter.vector_store != 'none' %}
+import app.memory.models  # noqa: F401
 {%- endif %}
 from app.db.base import Base
 
