@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="fewer streams per level; for a smoke run, not for numbers")
     parser.add_argument("--contenders", default="",
-                        help="gateway: comma-separated subset of direct,minimal,full,litellm (default: all)")
+                        help="gateway: comma-separated subset of direct,minimal,metered,full,litellm (default: all)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         log(f"{part}: start")
         t0 = time.perf_counter()
+        load_start = os.getloadavg()
         try:
             section = PARTS[part](args)
         except BenchError as exc:
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             continue
         section["duration_s"] = round(time.perf_counter() - t0, 1)
+        # Other work on the machine moves every figure; the load average says how busy it was.
+        section["loadavg_1m_start_end"] = [round(load_start[0], 2), round(os.getloadavg()[0], 2)]
         save_section(part, section)
         log(f"{part}: done in {section['duration_s']} s")
     results = load_results()

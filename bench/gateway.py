@@ -5,7 +5,8 @@ subprocess on 127.0.0.1, warmed up, then:
 1. memory: RSS of the contender's process tree idle, then with HOLD_STREAMS streams open and parked by the stub
    (first token delivered, the rest held back); the difference per stream is "RSS per idle stream";
 2. load: for each concurrency level, a load client process (bench/loadclient.py) opens that many streams at once,
-   ROUNDS[level] times, and records TTFT, every inter-chunk gap and completeness.
+   ROUNDS_PER_PASS[level] times, and records TTFT, every inter-chunk gap and completeness; PASSES[level] passes
+   rotate through the contenders, which all stay up for the whole part.
 "Added" figures are the contender's percentile minus the direct stub's percentile at the same level.
 """
 
@@ -30,12 +31,16 @@ from .procs import Server, free_port, http_json
 from .venvs import LITELLM_VERSION, Venv, litellm_venv, project_venv
 
 LEVELS = (1, 16, 64, 256)
-ROUNDS = {1: 40, 16: 10, 64: 4, 256: 2}
-QUICK_ROUNDS = {1: 5, 16: 2, 64: 1, 256: 1}
+# Streams per level = passes x rounds per pass x level. Passes interleave the contenders.
+PASSES = {1: 4, 16: 4, 64: 4, 256: 2}
+ROUNDS_PER_PASS = {1: 10, 16: 5, 64: 1, 256: 1}
+QUICK_PASSES = {1: 1, 16: 1, 64: 1, 256: 1}
+QUICK_ROUNDS_PER_PASS = {1: 5, 16: 2, 64: 1, 256: 1}
 HOLD_STREAMS = 256
 # 20 tokens, one every 20 ms (50 tokens/s, a typical hosted-model pace), the first after 20 ms.
 STUB = {"tokens": 20, "pace_ms": 20.0, "first_token_ms": 20.0}
 STREAM_TIMEOUT_S = 60.0
+IDLE_CPU_WINDOW_S = 3.0
 MODEL = "local-model"  # the generated backend maps this name to its `local` provider (no model server chosen)
 
 GOALS = {
@@ -46,6 +51,7 @@ GOALS = {
 }
 
 MINIMAL_SETS = ["providers=local", "auth=none", "usage_billing=none", "observability=none"]
+METERED_SETS = ["providers=local", "auth=api_key", "usage_billing=metering", "observability=none"]
 FULL_SETS = ["providers=local", "auth=api_key", "usage_billing=metering", "observability=otel",
              "trace_content=redacted"]
 
@@ -142,10 +148,10 @@ def _create_api_key(venv: Venv, project: Path, env: dict[str, str]) -> str:
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BenchError(f"`python -m app.cli keys create` failed: {last_line(proc.stderr or proc.stdout)}")
-    # The key is the longest token of the output (the CLI prints it once, with a note around it).
-    words = [w.strip("'\"`,.:;()") for w in proc.stdout.split()]
-    key = max(words, key=len, default="")
-    if len(key) < 16:
+    # The CLI prints a note, then the secret alone on the last line.
+    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    key = lines[-1] if lines else ""
+    if len(key) < 16 or " " in key:
         raise BenchError(f"could not find the API key in `app.cli keys create` output: {proc.stdout.strip()[:200]}")
     return key
 
@@ -163,7 +169,7 @@ def start_app(venv: Venv, project: Path, env: dict[str, str], port: int, log_pat
     return server
 
 
-def _generated(name: str, sets: list[str], full: bool) -> Callable[[Ctx], Running]:
+def _generated(name: str, sets: list[str], keyed: bool, traced: bool) -> Callable[[Ctx], Running]:
     def start(ctx: Ctx) -> Running:
         project = render(ctx.work, name, sets)
         if not _has_streaming_route(project):
@@ -172,21 +178,20 @@ def _generated(name: str, sets: list[str], full: bool) -> Callable[[Ctx], Runnin
         env = {**base_env(), "LOCAL_BASE_URL": f"{ctx.stub_url}/v1", "LOG_LEVEL": "WARNING",
                "DATABASE_URL": f"sqlite:///{ctx.work / (name + '.db')}", "PYTHONDONTWRITEBYTECODE": "1"}
         api_key = ""
-        if full:
-            env.update({
-                "OTEL_EXPORTER_OTLP_ENDPOINT": ctx.stub_url,  # the stub answers OTLP/HTTP exports
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                # The token bucket still runs on every request; its limits are raised so one benchmark key
-                # can open 256 streams at once.
-                "RATE_LIMIT_RPS": "100000", "RATE_LIMIT_BURST": "100000",
-            })
+        if traced:
+            env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": ctx.stub_url,  # the stub answers OTLP/HTTP exports
+                        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
+        if keyed:
+            # The token bucket still runs on every request; its limits are raised so one benchmark key
+            # can open 256 streams at once.
+            env.update({"RATE_LIMIT_RPS": "100000", "RATE_LIMIT_BURST": "100000"})
         port = free_port()
-        if full:
+        if keyed:
             # Keys live in the database: migrate first (the app would at startup), then create one.
             api_key = _create_api_key(venv, project, env)
         server = start_app(venv, project, env, port, ctx.work / f"{name}.log")
         note = (f"generated backend `{' '.join('--set ' + s for s in sets)}`: uvicorn, 1 worker, SQLite"
-                + (", OTLP/HTTP exporter to a local receiver" if full else "") + ".")
+                + (", OTLP/HTTP exporter to a local receiver" if traced else "") + ".")
         return Running(server=server, url=f"http://127.0.0.1:{port}/v1/chat/completions", api_key=api_key,
                        note=note, extra={"venv": str(venv.path), "dependencies": len(venv.distributions())})
 
@@ -195,8 +200,12 @@ def _generated(name: str, sets: list[str], full: bool) -> Callable[[Ctx], Runnin
 
 CONTENDERS: dict[str, tuple[str, Callable[[Ctx], Running]]] = {
     "direct": ("stub upstream, direct (floor)", _direct),
-    "minimal": ("generated backend, minimal", _generated("minimal", MINIMAL_SETS, full=False)),
-    "full": ("generated backend, metering + provenance + tracing", _generated("full", FULL_SETS, full=True)),
+    "minimal": ("generated backend, minimal (provenance records only)",
+                _generated("minimal", MINIMAL_SETS, keyed=False, traced=False)),
+    "metered": ("generated backend, + API keys + metering", _generated("metered", METERED_SETS, keyed=True,
+                                                                       traced=False)),
+    "full": ("generated backend, + API keys + metering + tracing", _generated("full", FULL_SETS, keyed=True,
+                                                                              traced=True)),
     "litellm": (f"LiteLLM proxy {LITELLM_VERSION}", _litellm),
 }
 
@@ -272,8 +281,7 @@ def _rss_per_stream(ctx: Ctx, run: Running) -> dict[str, Any]:
     }
 
 
-def _measure(ctx: Ctx, name: str, label: str, start: Callable[[Ctx], Running]) -> dict[str, Any]:
-    rounds = QUICK_ROUNDS if ctx.quick else ROUNDS
+def _start(ctx: Ctx, name: str, label: str, start: Callable[[Ctx], Running]) -> tuple[dict[str, Any], Running | None]:
     t0 = time.perf_counter()
     try:
         run = start(ctx)
@@ -281,27 +289,84 @@ def _measure(ctx: Ctx, name: str, label: str, start: Callable[[Ctx], Running]) -
         message = str(exc)
         status = message if message.startswith("skipped") else f"failed to start: {message}"
         log(f"gateway {name}: {status}")
-        return {"label": label, "status": status}
-    result: dict[str, Any] = {"label": label, "status": "ok", "note": run.note, "startup_s": None, **run.extra}
-    result["startup_s"] = rnd(time.perf_counter() - t0, 1)
+        return {"label": label, "status": status}, None
+    result: dict[str, Any] = {"label": label, "status": "ok", "note": run.note,
+                              "startup_s": rnd(time.perf_counter() - t0, 1), **run.extra}
     try:
         _load(run, 1, 5)  # warm-up: connection pools, lazy imports, first DB writes
         _load(run, 16, 1)
-        result["rss"] = _rss_per_stream(ctx, run)
-        result["levels"] = {}
-        for level in LEVELS:
-            summary = _summarise(_load(run, level, rounds[level]))
-            result["levels"][str(level)] = summary
-            log(f"gateway {name} c={level}: TTFT p50 {summary['ttft_p50_ms']} ms p99 {summary['ttft_p99_ms']} ms, "
-                f"gap p99 {summary['gap_p99_ms']} ms, {summary['complete']}/{summary['streams']} complete")
     except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-        result["status"] = f"failed during the run: {exc}"
-        log(f"gateway {name}: {result['status']}")
+        result["status"] = f"failed during warm-up: {exc}"
+    return result, run
+
+
+def _stop(ctx: Ctx, result: dict[str, Any], run: Running | None) -> None:
+    if run is not None and run.server is not None and run.server is not ctx.stub:
+        result["log_tail"] = run.server.tail(3)
+        run.server.stop()
+
+
+def _measure_all(ctx: Ctx, wanted: list[str]) -> dict[str, Any]:
+    """Start every contender, then measure them interleaved: for each level, passes rotate through the
+    contenders, so load from anything else on the machine lands on all of them alike."""
+    results: dict[str, Any] = {}
+    runs: dict[str, Running] = {}
+    try:
+        for name in wanted:
+            label, start = CONTENDERS[name]
+            log(f"gateway {name}: starting")
+            results[name], run = _start(ctx, name, label, start)
+            if run is not None:
+                runs[name] = run
+        active = [n for n in wanted if results[n]["status"] == "ok"]
+        idle_rate: dict[str, float] = {}
+        for name in active:
+            # uvicorn and friends tick even when idle; that CPU is per second, not per stream, so it is
+            # measured here and subtracted from every load run.
+            server = runs[name].server
+            assert server is not None
+            before, t0 = server.cpu_seconds(), time.perf_counter()
+            time.sleep(IDLE_CPU_WINDOW_S)
+            idle_rate[name] = (server.cpu_seconds() - before) / (time.perf_counter() - t0)
+            results[name]["idle_cpu_percent"] = rnd(idle_rate[name] * 100, 2)
+        for name in active:
+            try:
+                results[name]["rss"] = _rss_per_stream(ctx, runs[name])
+            except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                results[name]["rss"] = {"error": str(exc)}
+        passes, per_pass = (QUICK_PASSES, QUICK_ROUNDS_PER_PASS) if ctx.quick else (PASSES, ROUNDS_PER_PASS)
+        for level in LEVELS:
+            streams: dict[str, list[dict[str, Any]]] = {n: [] for n in active}
+            cpu: dict[str, float] = {n: 0.0 for n in active}
+            for i in range(passes[level]):
+                order = active[i % len(active):] + active[:i % len(active)] if active else []
+                for name in order:
+                    if results[name]["status"] != "ok":
+                        continue
+                    server = runs[name].server
+                    assert server is not None
+                    try:
+                        before, t0 = server.cpu_seconds(), time.perf_counter()
+                        streams[name] += _load(runs[name], level, per_pass[level])
+                        cpu[name] += (server.cpu_seconds() - before) - idle_rate[name] * (time.perf_counter() - t0)
+                    except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                        results[name]["status"] = f"failed during the run at c={level}: {exc}"
+                        log(f"gateway {name}: {results[name]['status']}")
+            for name in active:
+                if streams[name]:
+                    summary = _summarise(streams[name])
+                    # CPU the contender itself burnt per stream: steadier than latency on a busy machine, and
+                    # what sets queueing at high concurrency (at c=16 the last stream waits for 15 others).
+                    summary["cpu_ms_per_stream"] = rnd(cpu[name] * 1000 / len(streams[name]), 3)
+                    results[name].setdefault("levels", {})[str(level)] = summary
+                    log(f"gateway {name} c={level}: TTFT p50 {summary['ttft_p50_ms']} ms p99 "
+                        f"{summary['ttft_p99_ms']} ms, gap p99 {summary['gap_p99_ms']} ms, "
+                        f"CPU {summary['cpu_ms_per_stream']} ms/stream, "
+                        f"{summary['complete']}/{summary['streams']} complete")
     finally:
-        if run.server is not None and run.server is not ctx.stub:
-            result["log_tail"] = run.server.tail(3)
-            run.server.stop()
-    return result
+        for name, run in runs.items():
+            _stop(ctx, results[name], run)
+    return results
 
 
 def _added(results: dict[str, Any]) -> None:
@@ -325,7 +390,7 @@ def _added(results: dict[str, Any]) -> None:
 
 def _goals(results: dict[str, Any]) -> dict[str, Any]:
     goals: dict[str, Any] = {}
-    for name in ("minimal", "full"):
+    for name in ("minimal", "metered", "full"):
         c = results.get(name, {})
         if c.get("status") != "ok":
             continue
@@ -367,10 +432,7 @@ def run(quick: bool = False, contenders: str = "") -> dict[str, Any]:
         stub.wait_ready(f"http://127.0.0.1:{stub_port}/healthz", timeout=30)
         ctx = Ctx(work=work, stub_url=f"http://127.0.0.1:{stub_port}", stub=stub, quick=quick)
         _control(ctx, **STUB, hold=False)
-        for name in wanted:
-            label, start = CONTENDERS[name]
-            log(f"gateway {name}: start")
-            results[name] = _measure(ctx, name, label, start)
+        results = _measure_all(ctx, wanted)
     finally:
         stub.stop()
         if os.environ.get("AISTARTER_BENCH_KEEP"):
@@ -381,7 +443,8 @@ def run(quick: bool = False, contenders: str = "") -> dict[str, Any]:
     return {
         "stub": STUB,
         "levels": list(LEVELS),
-        "rounds": QUICK_ROUNDS if quick else ROUNDS,
+        "streams_per_level": {lv: (QUICK_PASSES if quick else PASSES)[lv]
+                              * (QUICK_ROUNDS_PER_PASS if quick else ROUNDS_PER_PASS)[lv] * lv for lv in LEVELS},
         "hold_streams": HOLD_STREAMS,
         "quick": quick,
         "litellm_version": LITELLM_VERSION,

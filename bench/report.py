@@ -31,7 +31,8 @@ def _machine(results: dict[str, Any]) -> list[str]:
     line = (f"Machine: {m.get('cores')} cores ({m.get('cpu') or 'unknown CPU'}), {m.get('memory_gb')} GB RAM, "
             f"{m.get('implementation', 'CPython')} {m.get('python')}, {m.get('os')}.")
     parts = [line]
-    stamps = [f"{name} {results[name]['finished_at']}" for name in ("generation", "gateway", "footprint")
+    stamps = [f"{name} {results[name]['finished_at']} (load average {results[name].get('loadavg_1m_start_end')})"
+              for name in ("generation", "gateway", "footprint")
               if isinstance(results.get(name), dict) and results[name].get("finished_at")]
     if stamps:
         parts.append("Runs: " + ", ".join(stamps) + (f"; whole run {results['total_duration_s']} s."
@@ -86,27 +87,29 @@ def _gateway(gw: dict[str, Any]) -> list[str]:
            f"LiteLLM proxy {gw.get('litellm_version', 'n/a')} runs in its own virtualenv.", ""]
     contenders = gw.get("contenders", {})
     out += ["| contender | added TTFT p50 c=1 | added TTFT p99 c=16 | added chunk gap p50 / p99 c=16 "
-            "| max streams, zero loss | RSS per idle stream |",
-            "|---|---|---|---|---|---|"]
+            "| CPU per stream c=16 | max streams, zero loss | RSS per idle stream |",
+            "|---|---|---|---|---|---|---|"]
     for name, c in contenders.items():
         if c.get("status") != "ok":
-            out.append(f"| {c.get('label', name)} | {_cell(c.get('status'))} | | | | |")
+            out.append(f"| {c.get('label', name)} | {_cell(c.get('status'))} | | | | | |")
             continue
         lv = c.get("levels", {})
         one, sixteen = lv.get("1", {}), lv.get("16", {})
         rss = c.get("rss", {}).get("per_stream_kb")
         out.append(f"| {c.get('label', name)} | {_f(one.get('added_ttft_p50_ms'), 2, ' ms')} | "
                    f"{_f(sixteen.get('added_ttft_p99_ms'), 2, ' ms')} | {_f(sixteen.get('added_gap_p50_ms'), 2)} / "
-                   f"{_f(sixteen.get('added_gap_p99_ms'), 2, ' ms')} | {_f(c.get('max_zero_loss'))} | "
+                   f"{_f(sixteen.get('added_gap_p99_ms'), 2, ' ms')} | "
+                   f"{_f(sixteen.get('cpu_ms_per_stream'), 2, ' ms')} | {_f(c.get('max_zero_loss'))} | "
                    f"{_f(rss, 1, ' KB')} |")
-    out += ["", "Per level (TTFT absolute and added, ms; chunk gap added, ms; complete streams / started):", "",
+    out += ["", "Per level (ms; CPU = the contender's own CPU time per stream, idle ticking subtracted):", "",
             "| contender | c | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | added gap p50 | added gap p99 "
-            "| complete | lost chunks |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| CPU per stream | complete | lost chunks |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, c in contenders.items():
         for level, s in c.get("levels", {}).items():
             out.append(f"| {c.get('label', name)} | {level} | " + " | ".join(_f(s.get(k), 2) for k in LEVEL_KEYS)
-                       + f" | {s.get('complete')}/{s.get('streams')} | {s.get('lost_chunks')} |")
+                       + f" | {_f(s.get('cpu_ms_per_stream'), 2)} | {s.get('complete')}/{s.get('streams')} "
+                       f"| {s.get('lost_chunks')} |")
     notes = [c.get("note") for c in contenders.values() if c.get("note")]
     if notes:
         out += [""] + [f"- {n}" for n in notes]
