@@ -221,6 +221,9 @@ class QueueConfig(_Model):
     worker_command: list[str] = []
     worker_probe_command: list[str] = []
     worker_resources: Resources = Resources()
+    # The worker serves Prometheus metrics here (prometheus_client's HTTP server): its share of
+    # aistarter_model_pending_requests is what wakes the model server for queued work.
+    worker_metrics_port: int = Field(9000, ge=1024, le=65535)
 
     @field_validator("redis_image")
     @classmethod

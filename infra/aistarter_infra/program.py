@@ -39,7 +39,8 @@ def build_app_stack(cfg: AppStackConfig) -> dict[str, Any]:
     if cfg.vector_store is not None:
         vector_service = VectorStore("vector-store", cfg, namespace, platform, opts=with_provider).service_name
     if cfg.queue is not None:
-        Queue("queue", cfg, namespace, platform, keda_deps=addons.keda_deps, opts=with_provider)
+        Queue("queue", cfg, namespace, platform, keda_deps=addons.keda_deps,
+              monitoring_deps=addons.monitoring_deps, opts=with_provider)
     ApiService("api", cfg, namespace, monitoring_deps=addons.monitoring_deps, opts=with_provider)
     if cfg.model_server is not None:
         ModelServer("model-server", cfg, namespace, platform, keda_deps=addons.keda_deps,

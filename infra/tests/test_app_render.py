@@ -59,6 +59,7 @@ def test_resources_exist_exactly_for_the_chosen_options(name: str, rendered: Any
     assert has("ScaledObject", "worker") == (stack["task_queue"] != "none")
     assert has("Deployment", "otel-collector") == (stack["observability"] != "none")
     assert has("ServiceMonitor", "api") == bool(stack["model_server"])
+    assert has("ServiceMonitor", "worker") == bool(stack["model_server"] and stack["task_queue"] != "none")
     releases = {h["name"] for h in r.helm_releases}
     assert ("keda" in releases) == bool(stack["model_server"] or stack["task_queue"] != "none")
     assert ("nvidia-device-plugin" in releases) == bool(stack["model_server"] and stack["cloud"] != "gcp")
@@ -315,3 +316,23 @@ def validate_schemas_ok(r: RenderResult) -> bool:
     from aistarter_infra.validate import validate_schemas
 
     return validate_schemas(r.manifests) == []
+
+
+def test_queued_jobs_wake_the_model_server_through_the_worker_metrics(rendered: Any, tmp_path: Path) -> None:
+    r = rendered("batch-large")
+    worker = r.get("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": 9000, "protocol": "TCP"} in worker["ports"]
+    assert {"name": "METRICS_PORT", "value": "9000"} in worker["env"]
+    svc = r.get("Service", "worker-metrics")["spec"]
+    monitor = r.get("ServiceMonitor", "worker")["spec"]
+    assert monitor["selector"]["matchLabels"] == svc["selector"]
+    assert monitor["endpoints"][0]["port"] == "metrics"
+    allowed = r.get("NetworkPolicy", "worker-ingress")["spec"]["ingress"]
+    assert allowed == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                        "ports": [{"port": 9000, "protocol": "TCP"}]}]
+    # Without a self-hosted model nothing needs the worker's metrics.
+    from stacks import make_stack
+
+    plain = render_program(write_program(tmp_path, make_stack(task_queue="arq", use_case="batch")))
+    assert not plain.find("ServiceMonitor") and not plain.find("Service", "worker-metrics")
+    assert "ports" not in plain.get("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]

@@ -104,6 +104,10 @@ class NetworkPolicies(pulumi.ComponentResource):
             policy("vector-store-ingress", {"podSelector": _pods(p, "vector-store")["podSelector"],
                                             "policyTypes": ["Ingress"],
                                             "ingress": [{"from": client_peers, "ports": _ports(*vs_ports)}]})
+        if cfg.queue is not None and cfg.uses_prometheus:
+            policy("worker-ingress", {"podSelector": _pods(p, "worker")["podSelector"], "policyTypes": ["Ingress"],
+                                      "ingress": [{"from": [_ns(monitoring_ns)],
+                                                   "ports": _ports(cfg.queue.worker_metrics_port)}]})
         if cfg.queue is not None:
             # KEDA's operator polls the queue length from its own namespace.
             policy("redis-ingress", {"podSelector": _pods(p, "redis")["podSelector"], "policyTypes": ["Ingress"],

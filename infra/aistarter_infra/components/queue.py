@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 from .. import kube
 from ..cluster import PlatformOutputs
 from ..config import AppStackConfig
-from .api import app_env
+from .api import app_env, service_monitor
 from .vector_store import secret_volume
 
 REDIS_COMPONENT = "redis"
@@ -23,6 +23,7 @@ class Queue(pulumi.ComponentResource):
 
     def __init__(self, name: str, cfg: AppStackConfig, namespace: pulumi.Input[str], platform: PlatformOutputs,
                  keda_deps: list[pulumi.Resource] | None = None,
+                 monitoring_deps: list[pulumi.Resource] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aistarter:app:Queue", name, None, opts)
         q = cfg.queue
@@ -88,18 +89,25 @@ class Queue(pulumi.ComponentResource):
             opts=kube.opts(self))
 
         probe = kube.exec_probe(q.effective_probe_command, period=30, failures=3, timeout=10)
+        worker_env = app_env(cfg, f"{p}-worker")
+        worker_ports: list[dict[str, Any]] = []
+        if cfg.uses_prometheus:
+            worker_env.append({"name": "METRICS_PORT", "value": str(q.worker_metrics_port)})
+            worker_ports.append({"name": "metrics", "containerPort": q.worker_metrics_port, "protocol": "TCP"})
         worker_container = {
             "name": "worker",
             "image": cfg.api.image,
             "imagePullPolicy": "Always",
             "command": q.effective_worker_command,
-            "env": app_env(cfg, f"{p}-worker"),
+            "env": worker_env,
             "resources": q.worker_resources.as_k8s(),
             "securityContext": kube.container_security_context(),
             "readinessProbe": probe,
             "livenessProbe": probe,
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         }
+        if worker_ports:
+            worker_container["ports"] = worker_ports
         k8s.apps.v1.Deployment(
             f"{name}-worker", metadata=wmeta("worker"),
             spec={
@@ -117,6 +125,16 @@ class Queue(pulumi.ComponentResource):
             },
             opts=kube.opts(self))
 
+        if cfg.uses_prometheus:
+            # Jobs that call the self-hosted model count in the same pending gauge as the API's requests, so
+            # queued work wakes the model server too; Prometheus finds the worker pods through this Service.
+            k8s.core.v1.Service(
+                f"{name}-worker-metrics", metadata=wmeta("worker-metrics"),
+                spec={"clusterIP": "None", "selector": kube.selector(p, WORKER_COMPONENT),
+                      "ports": [{"name": "metrics", "port": q.worker_metrics_port, "targetPort": "metrics"}]},
+                opts=kube.opts(self))
+            service_monitor("worker", namespace, p, WORKER_COMPONENT, "metrics", "/metrics", self,
+                            monitoring_deps or [])
         address = pulumi.Output.from_input(namespace).apply(lambda ns: f"redis.{ns}.svc.cluster.local:6379")
         spec = {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker"},
