@@ -23,6 +23,8 @@ log = logging.getLogger("app")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every upstream call at INFO; the interaction records already hold that, with less noise.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     db.configure(settings.database_url)
 {%- if cookiecutter.auth == 'api_key' %}
     LIMITER.configure(settings.rate_limit_rps, settings.rate_limit_burst)
@@ -32,6 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await db.run_db(db.upgrade, settings.database_url)
+{%- if cookiecutter.auth == 'api_key' %}
+        if settings.api_keys is not None:
+            from app.auth.keys import seed
+
+            added = await db.run_db(seed, settings.api_keys.get_secret_value())
+            log.info("AISTARTER_API_KEYS: %d new key(s) stored", added)
+{%- endif %}
         service.configure(settings)
 {%- if cookiecutter.usage_billing == 'stripe' %}
         import anyio

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProviderName = Literal[{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}", {% endfor %}"fake"]
@@ -77,7 +77,9 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # populate_by_name: fields with an alias (the names infra/ sets) still accept their own name.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
 
     # --- server and storage
     host: str = "127.0.0.1"
@@ -95,7 +97,10 @@ class Settings(BaseSettings):
     timeout_s: float = Field({{ cookiecutter._blueprint.stack.gateway.timeout_s }}, gt=0, description="First-chunk timeout per attempt.")
     provider_timeouts: dict[str, float] = Field(default_factory=dict, description="Per-provider first-chunk timeout.")
     stream_idle_timeout_s: float = Field(60.0, gt=0, description="Longest silence allowed between two chunks.")
-    latency_budget_ms: int = Field({{ cookiecutter.latency_budget_ms }}, gt=0)
+    latency_budget_ms: int = Field(
+        {{ cookiecutter.latency_budget_ms }}, gt=0, validation_alias=AliasChoices("latency_budget_ms", "model_cold_start_wait_ms"),
+        description="Also how long a request waits for a cold self-hosted model.",
+    )
     breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open a provider's circuit.")
     breaker_reset_s: float = Field(30.0, gt=0)
     model_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MODEL_MAP))
@@ -117,7 +122,10 @@ class Settings(BaseSettings):
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
 {%- endif %}
 {%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
-    local_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://vllm:8000/v1")
+    local_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://vllm:8000/v1",
+                                       validation_alias=AliasChoices("local_base_url", "local_model_base_url"))
+    local_model: str | None = Field(None, description="The served model's name; routes that name to `local`.",
+                                    validation_alias=AliasChoices("local_model", "local_model_name"))
     local_api_key: SecretStr | None = None
     local_retry_after_s: int = Field(
         {{ cookiecutter._blueprint.stack.model_server.cold_start_s if cookiecutter._blueprint.stack.model_server else 60 }},
@@ -143,6 +151,9 @@ class Settings(BaseSettings):
 {%- if cookiecutter.auth == 'api_key' %}
     rate_limit_rps: float = Field(5.0, gt=0, description="Sustained requests per second per API key.")
     rate_limit_burst: int = Field(20, ge=1, description="Token bucket size per API key.")
+    # Keys to make sure exist at startup, from a Kubernetes Secret: comma-separated `tenant:key` or bare `key`
+    # (tenant "default"). Stored hashed like CLI-made keys.
+    api_keys: SecretStr | None = Field(None, validation_alias=AliasChoices("api_keys", "aistarter_api_keys"))
 {%- endif %}
 {%- if cookiecutter.usage_billing == 'stripe' %}
 
@@ -157,14 +168,20 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _driver(cls, url: str) -> str:
-        # `postgresql://` would pick psycopg2, which is not installed; psycopg 3 is the supported driver.
-        for prefix in ("postgres://", "postgresql://"):
+        # `postgresql://` would pick psycopg2 and `+asyncpg` needs an async engine; neither is installed here.
+        # psycopg 3 is the supported driver, so both are rewritten to it.
+        for prefix in ("postgres://", "postgresql://", "postgresql+asyncpg://"):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix):]
         return url
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
+        if self.local_model:
+            self.model_map = {self.local_model: "local", **self.model_map}
+            self.provider_models = {**self.provider_models, "local": self.local_model}
+{%- endif %}
         unknown = sorted({p for p in self.model_map.values()} - {*BLUEPRINT_PROVIDERS, "fake"})
         if unknown:
             known = [*BLUEPRINT_PROVIDERS, "fake"]

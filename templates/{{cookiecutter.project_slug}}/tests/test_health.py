@@ -1,4 +1,7 @@
+import pytest
 from fastapi.testclient import TestClient
+
+from app.settings import Settings
 
 
 def test_healthz(client: TestClient) -> None:
@@ -40,3 +43,19 @@ def test_validation_errors_are_one_line_openai_errors(client: TestClient, auth_h
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
     assert "role 'user'" in error["message"]
+
+
+def test_settings_accept_the_names_infra_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://app:pw@postgres:5432/app")
+    monkeypatch.setenv("MODEL_COLD_START_WAIT_MS", "4321")
+    settings = Settings(_env_file=None)
+    assert settings.database_url == "postgresql+psycopg://app:pw@postgres:5432/app"
+    assert settings.latency_budget_ms == 4321
+{%- if 'local' in cookiecutter.providers.split(',') %}
+    monkeypatch.setenv("LOCAL_MODEL_BASE_URL", "http://model-server:8000/v1")
+    monkeypatch.setenv("LOCAL_MODEL_NAME", "served-model")
+    settings = Settings(_env_file=None)
+    assert settings.local_base_url == "http://model-server:8000/v1" and settings.credentials("local")
+    assert settings.model_map["served-model"] == "local" and settings.provider_models["local"] == "served-model"
+{%- endif %}
