@@ -336,3 +336,14 @@ def test_queued_jobs_wake_the_model_server_through_the_worker_metrics(rendered: 
     plain = render_program(write_program(tmp_path, make_stack(task_queue="arq", use_case="batch")))
     assert not plain.find("ServiceMonitor") and not plain.find("Service", "worker-metrics")
     assert "ports" not in plain.get("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize(("name", "key"), [("rag-small-existing", "context"), ("batch-large", "kubeconfig")])
+def test_provider_targets_the_configured_cluster_never_the_ambient_one(name: str, key: str, rendered: Any) -> None:
+    (provider,) = [o for o in rendered(name).other if o["type"] == "pulumi:providers:kubernetes"]
+    inputs = provider["inputs"]
+    if key == "context":
+        assert inputs["context"] == "change-me" and "kubeconfig" not in inputs
+    else:
+        # The platform's kubeconfig output is a secret: it reaches the provider, redacted in the render.
+        assert inputs["kubeconfig"] == SECRET_PLACEHOLDER and "context" not in inputs
