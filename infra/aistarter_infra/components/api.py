@@ -86,6 +86,7 @@ class ApiService(pulumi.ComponentResource):
         super().__init__("aistarter:app:ApiService", name, None, opts)
         api = cfg.api
         p = cfg.project
+
         def meta(n: str) -> dict[str, Any]:
             return kube.metadata(n, namespace, p, COMPONENT)
 

@@ -43,6 +43,7 @@ class ModelServer(pulumi.ComponentResource):
         ms = cfg.model_server
         assert ms is not None, "ModelServer needs cfg.model_server"
         p = cfg.project
+
         def meta(n: str) -> dict[str, Any]:
             return kube.metadata(n, namespace, p, COMPONENT)
         gpus = str(ms.tensor_parallel)

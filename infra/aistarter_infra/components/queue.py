@@ -29,8 +29,10 @@ class Queue(pulumi.ComponentResource):
         q = cfg.queue
         assert q is not None, "Queue needs cfg.queue"
         p = cfg.project
+
         def rmeta(n: str) -> dict[str, Any]:
             return kube.metadata(n, namespace, p, REDIS_COMPONENT)
+
         def wmeta(n: str) -> dict[str, Any]:
             return kube.metadata(n, namespace, p, WORKER_COMPONENT)
 

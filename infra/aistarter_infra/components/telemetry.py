@@ -62,6 +62,7 @@ class Telemetry(pulumi.ComponentResource):
         t = cfg.telemetry
         assert t is not None, "Telemetry needs cfg.telemetry"
         p = cfg.project
+
         def meta(n: str) -> dict[str, Any]:
             return kube.metadata(n, namespace, p, COMPONENT)
         auth = pulumi.Config().get_secret("otel_exporter_authorization")

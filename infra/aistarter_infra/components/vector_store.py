@@ -38,6 +38,7 @@ class VectorStore(pulumi.ComponentResource):
             svc_name, ports, secret_key, secret_field = "postgres", [("postgres", 5432)], \
                 "postgres_password", "password"
         self.service_name = svc_name
+
         def meta(n: str) -> dict[str, Any]:
             return kube.metadata(n, namespace, p, COMPONENT)
 
