@@ -83,6 +83,7 @@ class ModelServer(pulumi.ComponentResource):
             # The UID has no passwd entry; torch/triton call getpass.getuser(), which reads USER first.
             {"name": "USER", "value": "vllm"},
             {"name": "TORCHINDUCTOR_CACHE_DIR", "value": "/tmp/cache/inductor"},
+            {"name": "NUMBA_CACHE_DIR", "value": "/tmp/cache/numba"},
             {"name": "HF_HOME", "value": "/models/hf"},
             {"name": "XDG_CACHE_HOME", "value": "/tmp/cache"},
             {"name": "VLLM_CACHE_ROOT", "value": "/tmp/cache/vllm"},
