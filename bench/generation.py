@@ -85,8 +85,10 @@ def _commands(sets: list[str], work: Path, template: Path) -> dict[str, tuple[li
                     "--trust", "--quiet", str(template), "{dest}"], slug),
         "aistarter_cookiecutter": ([*aistarter, "new", "{dest}", "--no-input", "--engine", "cookiecutter", *set_args],
                                    ""),
+        # The same options aistarter passes to cookiecutter(): conditional folders render to their parent's
+        # name, which needs overwrite_if_exists; no hooks.
         "cookiecutter": ([*_tool("cookiecutter", "cookiecutter"), "--no-input", "--config-file", str(cc_config),
-                          "-o", "{dest}", str(template)], slug),
+                          "--overwrite-if-exists", "--accept-hooks", "no", "-o", "{dest}", str(template)], slug),
     }
 
 

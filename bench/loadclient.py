@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -120,7 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         result = uvloop.run(run(args))
     except ImportError:
         result = asyncio.run(run(args))
-    print(json.dumps(result), flush=True)
+    # uvloop leaves stdout non-blocking; a large result would then be cut at the pipe's 64 KB.
+    os.set_blocking(sys.stdout.fileno(), True)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
