@@ -27,7 +27,7 @@ import httpx
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))  # run as a script from a checkout, installed or not
 # The adapter the bench goes through: the first provider of the blueprint, as the app would use it.
-PROVIDER = {{ cookiecutter._blueprint.stack.gateway.providers | tojson }}[0]
+PROVIDER = [{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}][0]
 
 
 def stub_app() -> Any:

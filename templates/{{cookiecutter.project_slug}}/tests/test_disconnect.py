@@ -16,7 +16,7 @@ from app.settings import DEFAULT_PROVIDER_MODELS
 from tests.conftest import upstream_settings, wait_for
 from tests.servers import Behaviour, StubUpstream
 
-PROVIDERS: list[str] = {{ cookiecutter._blueprint.stack.gateway.providers | tojson }}
+PROVIDERS: list[str] = [{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}]
 FIRST = PROVIDERS[0]
 
 

@@ -14,7 +14,7 @@ from app.settings import DEFAULT_PROVIDER_MODELS, Settings
 from tests.conftest import headers_for, upstream_settings
 from tests.servers import Behaviour, StubUpstream
 
-PROVIDERS: list[str] = {{ cookiecutter._blueprint.stack.gateway.providers | tojson }}
+PROVIDERS: list[str] = [{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}]
 FIRST = PROVIDERS[0]
 MODEL = DEFAULT_PROVIDER_MODELS[FIRST]
 

@@ -14,7 +14,7 @@ from app.settings import DEFAULT_PROVIDER_MODELS
 from tests.conftest import upstream_settings
 from tests.servers import Behaviour, StubUpstream, parse_sse
 
-PROVIDERS: list[str] = {{ cookiecutter._blueprint.stack.gateway.providers | tojson }}
+PROVIDERS: list[str] = [{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}]
 
 
 def sdk(url: str, headers: dict[str, str]) -> openai.OpenAI:
