@@ -61,3 +61,31 @@ def test_cli_json_and_exit_code(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     payload = json.loads(bad.output)
     assert payload["ok"] is False and "app/bad.py" in payload["steps"][0]["detail"]
+
+
+def test_fresh_project_infra_step_passes_and_a_pod_without_limits_fails_it(tmp_path: Path) -> None:
+    project = fresh(tmp_path)
+    assert by_step(project, "infra")["infra"].ok
+    config = project / "infra" / "aistarter_infra" / "config.py"
+    source = config.read_text()
+    with_limits = 'return {"requests": requests, "limits": limits}'
+    assert with_limits in source
+    config.write_text(source.replace(with_limits, 'return {"requests": requests}'))
+    result = by_step(project, "infra")["infra"]
+    assert not result.ok and "infra/tests/" in result.detail
+
+
+def test_infra_render_command_writes_validated_manifests(tmp_path: Path) -> None:
+    answers = {"use_case": "rag", "self_hosted": "small", "providers": ["openai", "local"], "cloud": "existing"}
+    project = generate(validate(answers), tmp_path / "p").path
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["infra", "render", str(project), "--out", str(out), "--no-checkov"])
+    assert result.exit_code == 0, result.output
+    manifests = (out / "dev" / "manifests.yaml").read_text()
+    assert "kind: ScaledObject" in manifests and "nvidia.com/gpu" in manifests
+    assert "gpu: 0 problem(s)" in (out / "dev" / "validation.txt").read_text()
+
+
+def test_infra_render_refuses_a_folder_without_infra(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["infra", "render", str(tmp_path)])
+    assert result.exit_code == 2 and "has no infra/aistarter_infra" in result.output

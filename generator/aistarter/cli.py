@@ -17,6 +17,7 @@ from .answers import AnswerError, check_one, coerce_text, load_answers_file, mer
 from .check import STEPS, as_dicts
 from .check import check as check_project
 from .decide import decide
+from .infra import InfraError, render_infra
 from .questions import CRITERIA, QUESTIONS, Answers, Question
 from .render import ENGINES, RenderError, generate, plan
 from .update import UpdateError
@@ -218,6 +219,26 @@ def backstage(write: bool) -> None:
         click.echo(f"wrote {write_template()}")
     except OSError as exc:
         _fail(str(exc))
+
+
+@main.group()
+def infra() -> None:
+    """Work with a generated project's Pulumi infrastructure."""
+
+
+@infra.command("render")
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+                                                                          exists=True))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where to write the YAML (default: DIRECTORY/build/infra).")
+@click.option("--no-checkov", is_flag=True, help="Skip checkov; schema and GPU checks still run.")
+def infra_render(directory: Path, out: Path | None, no_checkov: bool) -> None:
+    """Render the app stack under Pulumi mocks to YAML, then validate schemas, checkov and GPU scheduling."""
+    try:
+        code = render_infra(directory, out or directory / "build" / "infra", checkov=not no_checkov)
+    except InfraError as exc:
+        _fail(str(exc))
+    sys.exit(code)
 
 
 if __name__ == "__main__":
