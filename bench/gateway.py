@@ -219,6 +219,11 @@ def _control(ctx: Ctx, **values: Any) -> None:
         raise BenchError(f"stub /control answered {status}: {body[:200]!r}")
 
 
+def _stub_connections(ctx: Ctx) -> int:
+    status, body = http_json(f"{ctx.stub_url}/control")
+    return int(json.loads(body).get("connections", 0)) if status == 200 else 0
+
+
 def _client_argv(run: Running, concurrency: int, rounds: int, hold: bool = False) -> list[str]:
     argv = [sys.executable, "-m", "bench.loadclient", "--url", run.url, "--model", run.model, "--concurrency",
             str(concurrency), "--rounds", str(rounds), "--tokens", str(STUB["tokens"]), "--timeout",
@@ -338,6 +343,7 @@ def _measure_all(ctx: Ctx, wanted: list[str]) -> dict[str, Any]:
         for level in LEVELS:
             streams: dict[str, list[dict[str, Any]]] = {n: [] for n in active}
             cpu: dict[str, float] = {n: 0.0 for n in active}
+            conns: dict[str, int] = {n: 0 for n in active}
             for i in range(passes[level]):
                 order = active[i % len(active):] + active[:i % len(active)] if active else []
                 for name in order:
@@ -346,9 +352,10 @@ def _measure_all(ctx: Ctx, wanted: list[str]) -> dict[str, Any]:
                     server = runs[name].server
                     assert server is not None
                     try:
-                        before, t0 = server.cpu_seconds(), time.perf_counter()
+                        before, t0, opened = server.cpu_seconds(), time.perf_counter(), _stub_connections(ctx)
                         streams[name] += _load(runs[name], level, per_pass[level])
                         cpu[name] += (server.cpu_seconds() - before) - idle_rate[name] * (time.perf_counter() - t0)
+                        conns[name] += _stub_connections(ctx) - opened
                     except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
                         results[name]["status"] = f"failed during the run at c={level}: {exc}"
                         log(f"gateway {name}: {results[name]['status']}")
@@ -358,6 +365,9 @@ def _measure_all(ctx: Ctx, wanted: list[str]) -> dict[str, Any]:
                     # CPU the contender itself burnt per stream: steadier than latency on a busy machine, and
                     # what sets queueing at high concurrency (at c=16 the last stream waits for 15 others).
                     summary["cpu_ms_per_stream"] = rnd(cpu[name] * 1000 / len(streams[name]), 3)
+                    # New TCP connections the stub accepted per stream (from the load client for the direct
+                    # contender, from the gateway otherwise): 1.0 means no connection reuse at all.
+                    summary["upstream_connections_per_stream"] = rnd(conns[name] / len(streams[name]), 3)
                     results[name].setdefault("levels", {})[str(level)] = summary
                     log(f"gateway {name} c={level}: TTFT p50 {summary['ttft_p50_ms']} ms p99 "
                         f"{summary['ttft_p99_ms']} ms, gap p99 {summary['gap_p99_ms']} ms, "

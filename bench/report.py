@@ -101,15 +101,21 @@ def _gateway(gw: dict[str, Any]) -> list[str]:
                    f"{_f(sixteen.get('added_gap_p99_ms'), 2, ' ms')} | "
                    f"{_f(sixteen.get('cpu_ms_per_stream'), 2, ' ms')} | {_f(c.get('max_zero_loss'))} | "
                    f"{_f(rss, 1, ' KB')} |")
-    out += ["", "Per level (ms; CPU = the contender's own CPU time per stream, idle ticking subtracted):", "",
+    out += ["", "Per level (ms; CPU = the contender's own CPU time per stream, idle ticking subtracted; new upstream "
+            "conns = TCP connections the stub accepted per stream, 1.00 = no connection reuse):", "",
             "| contender | c | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | added gap p50 | added gap p99 "
-            "| CPU per stream | complete | lost chunks |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| CPU per stream | new upstream conns per stream | complete | lost chunks |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, c in contenders.items():
         for level, s in c.get("levels", {}).items():
             out.append(f"| {c.get('label', name)} | {level} | " + " | ".join(_f(s.get(k), 2) for k in LEVEL_KEYS)
-                       + f" | {_f(s.get('cpu_ms_per_stream'), 2)} | {s.get('complete')}/{s.get('streams')} "
+                       + f" | {_f(s.get('cpu_ms_per_stream'), 2)} | {_f(s.get('upstream_connections_per_stream'), 2)}"
+                       f" | {s.get('complete')}/{s.get('streams')} "
                        f"| {s.get('lost_chunks')} |")
+    for name, c in contenders.items():
+        for level, s in c.get("levels", {}).items():
+            for err in s.get("errors", []):
+                out.append(f"\n{c.get('label', name)} at c={level}, lost streams failed with: `{_cell(err)[:200]}`")
     notes = [c.get("note") for c in contenders.values() if c.get("note")]
     if notes:
         out += [""] + [f"- {n}" for n in notes]

@@ -25,7 +25,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 STATE: dict[str, Any] = {"tokens": 32, "pace_ms": 5.0, "first_token_ms": 5.0, "hold": False, "requests": 0,
-                         "open_streams": 0, "trace_exports": 0}
+                         "open_streams": 0, "trace_exports": 0, "connections": 0}
+# Client (address, port) pairs seen: a gateway that reuses its upstream connections opens few of them.
+_peers: set[tuple[str, int]] = set()
 _release = asyncio.Event()
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -154,6 +156,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await _json(send, 400, {"error": {"message": "body must be JSON", "type": "invalid_request_error"}})
             return
         STATE["requests"] += 1
+        peer = scope.get("client")
+        if peer and tuple(peer) not in _peers:
+            _peers.add(tuple(peer))
+            STATE["connections"] = len(_peers)
         if request.get("stream"):
             STATE["open_streams"] += 1
             try:
