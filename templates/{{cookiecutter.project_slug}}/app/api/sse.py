@@ -45,6 +45,7 @@ class EventStreamResponse(StreamingResponse):
 
 
 def frame(payload: dict[str, Any] | str) -> bytes:
+    """One SSE event; a str payload is already JSON (or the literal [DONE])."""
     data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return f"data: {data}\n\n".encode()
 
@@ -56,6 +57,16 @@ class ChunkWriter:
         self.turn = turn
         self.id = f"chatcmpl-{turn.id}"
         self.created = int(time.time())
+        self._around: tuple[str, str] | None = None
+
+    def content(self, text: str) -> str:
+        """A content chunk, already serialised: only the text is encoded per chunk (the hot path)."""
+        if self._around is None:
+            marker = "\u0000text\u0000"
+            template = json.dumps(self.chunk({"content": marker}), separators=(",", ":"), ensure_ascii=False)
+            prefix, suffix = template.split(json.dumps(marker))
+            self._around = (prefix, suffix)
+        return self._around[0] + json.dumps(text, ensure_ascii=False) + self._around[1]
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
@@ -84,7 +95,7 @@ async def chunk_payloads(turn: Turn, events: AsyncIterator[Event],
     try:
         async for event in events:
             if event.text:
-                yield writer.chunk({"content": event.text})
+                yield writer.content(event.text)
     except GatewayError as exc:
         # Status 200 is already sent; the error travels as the last chunk (OpenAI SDKs raise on it).
         yield error_payload(exc)
