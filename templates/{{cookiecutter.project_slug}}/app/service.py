@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -92,6 +92,7 @@ class Turn:
         self.completed = False
         self.usage_recorded: bool | None = None
         self.call: ModelCall
+        self.abandon: Callable[[], Awaitable[None]] | None = None
 
     async def prepare(self) -> None:
         settings = self.rt.settings
@@ -231,6 +232,16 @@ async def open_stream(request: ChatRequest, *, tenant: str, request_id: str,
         await turn.finish("cancelled", "client disconnected before the first chunk")
         raise
     turn.observe(first)
+
+    async def abandon() -> None:
+        # For a stream dropped before its first item was pulled (the client left before the response
+        # started): `rest()` never ran, so close the upstream call and record the turn here.
+        if not turn.finished:
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+            await turn.finish("cancelled", "client disconnected before the response started")
+
+    turn.abandon = abandon
 
     async def rest() -> AsyncIterator[Event]:
         status, error = "ok", None

@@ -59,3 +59,35 @@ def test_disconnect_cancels_upstream_and_records_usage_so_far(live: Any, stub: t
     assert usage is not None and usage.status == "cancelled"
     assert (usage.output_tokens, usage.estimated) == (row.output_tokens, row.usage_estimated)
 {%- endif %}
+
+
+def test_a_stream_dropped_before_the_response_starts_is_closed_and_recorded(
+        make_settings: Any, stub: tuple[StubUpstream, str]) -> None:
+    import anyio
+
+    from app import service
+    from app.db import base as db
+    from app.schemas import ChatRequest
+
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(chunks=[f" w{i}" for i in range(400)], chunk_delay=0.02))
+    settings = make_settings(providers=[FIRST], fallback=[], **upstream_settings(stub_url, [FIRST]))
+    db.configure(settings.database_url)
+    db.upgrade(settings.database_url)
+    service.configure(settings)
+    request = ChatRequest.model_validate({"model": DEFAULT_PROVIDER_MODELS[FIRST], "stream": True,
+                                         "messages": [{"role": "user", "content": "never read"}]})
+
+    async def open_then_drop() -> str:
+        turn, _events = await service.open_stream(request, tenant="t-drop", request_id="drop-1")
+        assert turn.abandon is not None
+        await turn.abandon()  # what the response does when the client left before the first byte
+        await service.shutdown()
+        return turn.id
+
+    interaction_id = anyio.run(open_then_drop)
+    call = wait_for(lambda: upstream.calls_to(FIRST)[0] if upstream.calls_to(FIRST)[0].ended else None)
+    assert not call.completed
+    with session_scope() as session:
+        row = session.scalar(select(Interaction).where(Interaction.id == interaction_id))
+    assert row is not None and row.status == "cancelled"

@@ -27,7 +27,7 @@ async def chat_completions(body: ChatRequest, request: Request,
     turn, events = await service.open_stream(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return EventStreamResponse(sse_frames(turn, events, include_usage),
-                               headers={**HEADERS, "X-Interaction-Id": turn.id})
+                               headers={**HEADERS, "X-Interaction-Id": turn.id}, on_close=turn.abandon)
 
 
 @router.get("/v1/models")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -20,6 +20,11 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 class EventStreamResponse(StreamingResponse):
     media_type = "text/event-stream"
+
+    def __init__(self, content: AsyncIterator[bytes], *, headers: dict[str, str] | None = None,
+                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__(content, headers=headers)
+        self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Starlette stops watching for disconnects under ASGI 2.4 servers and only notices one on the next
@@ -39,9 +44,11 @@ class EventStreamResponse(StreamingResponse):
                 tg.cancel_scope.cancel()
                 # Runs even if the body was never iterated, so the turn is always recorded and closed.
                 close = getattr(self.body_iterator, "aclose", None)
-                if close is not None:
-                    with anyio.CancelScope(shield=True):
+                with anyio.CancelScope(shield=True):
+                    if close is not None:
                         await close()
+                    if self.on_close is not None:
+                        await self.on_close()
 
 
 def frame(payload: dict[str, Any] | str) -> bytes:
