@@ -24,7 +24,8 @@ PARITY_CASES = [
     {"use_case": "batch", "providers": ["anthropic", "local"], "self_hosted": "large", "cloud": "gcp",
      "task_queue": "celery", "observability": "none", "usage_billing": "stripe"},
     {"use_case": "agents", "streaming": "websocket", "vector_store": "pgvector", "auth": "none",
-     "usage_billing": "none", "observability": "langfuse", "cloud": "azure", "project_name": "Agent Smith's \"bot\""},
+     "usage_billing": "none", "observability": "langfuse", "cloud": "azure", "project_name": "Agent Smith 2.0",
+     "description": "Quotes \"and\" backslash \\\\ and: colons"},
 ]
 
 
