@@ -50,6 +50,16 @@ def test_retries_are_bounded_and_exhaustion_is_a_502(live: Any, stub: tuple[Stub
     assert len(upstream.calls_to(FIRST)) == 3  # 1 try + 2 retries
 
 
+def test_upstream_rate_limits_surface_as_429_with_retry_after(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, *[Behaviour(status=429)] * 3)
+    with live(providers=[FIRST], fallback=[], retries=1, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        response = chat(url, headers)
+    assert response.status_code == 429 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert len(upstream.calls_to(FIRST)) == 2  # 429 is retried (with backoff) before giving up
+
+
 def test_client_errors_are_not_retried(live: Any, stub: tuple[StubUpstream, str]) -> None:
     upstream, stub_url = stub
     upstream.plan(FIRST, Behaviour(status=400))
