@@ -414,8 +414,9 @@ def _goals(results: dict[str, Any]) -> dict[str, Any]:
         for key, value in checks.items():
             text, limit = GOALS[key]
             met = None if value is None else (value >= limit if key == "zero_loss_256" else value <= limit)
+            unit = {"zero_loss_256": " streams", "rss_per_stream": " KB"}.get(key, " ms")
             goals[f"{name}.{key}"] = {"text": f"{name}: {text}", "met": met, "value": value,
-                                      "detail": f"measured {value}"}
+                                      "detail": f"measured {value}{unit}"}
     return goals
 
 
