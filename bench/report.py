@@ -68,7 +68,7 @@ def _generation(gen: dict[str, Any]) -> list[str]:
                 f"{_f(b.get('aistarter_cookiecutter_default_without_git_s'), 3, ' s')} with cookiecutter)."]
     goals = gen.get("goals", {})
     if goals:
-        out += ["", "Goals: " + "; ".join(f"{name.replace('_', ' ')}: {_goal(g.get('met'))}"
+        out += ["", "Goals: " + "; ".join(f"{g.get('text', name)}: {_goal(g.get('met'))} ({g.get('detail', '')})"
                                           for name, g in goals.items()) + "."]
     return out
 
@@ -121,8 +121,17 @@ def _gateway(gw: dict[str, Any]) -> list[str]:
         out += [""] + [f"- {n}" for n in notes]
     goals = gw.get("goals", {})
     if goals:
-        out += ["", "Goals for the generated backend (2 cores): " + "; ".join(
-            f"{g.get('text', name)}: {_goal(g.get('met'))} ({g.get('detail', '')})" for name, g in goals.items()) + "."]
+        configs = list(dict.fromkeys(name.split(".", 1)[0] for name in goals))
+        keys = list(dict.fromkeys(name.split(".", 1)[1] for name in goals))
+        out += ["", "Goals for the generated backend (2 cores):", "",
+                "| goal | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
+        for key in keys:
+            cells = []
+            for config in configs:
+                g = goals.get(f"{config}.{key}", {})
+                cells.append(f"{_goal(g.get('met'))} ({g.get('detail', '').removeprefix('measured ')})" if g else "")
+            text = next(g["text"] for n, g in goals.items() if n.endswith("." + key)).split(": ", 1)[1]
+            out.append(f"| {text} | " + " | ".join(cells) + " |")
     return out
 
 
