@@ -42,7 +42,7 @@ def test_retry_on_500_then_success_on_the_same_provider(live: Any, stub: tuple[S
 
 def test_retries_are_bounded_and_exhaustion_is_a_502(live: Any, stub: tuple[StubUpstream, str]) -> None:
     upstream, stub_url = stub
-    upstream.plan(FIRST, *[Behaviour(status=503)] * 5)
+    upstream.plan(FIRST, *[Behaviour(status=500)] * 5)
     with live(providers=[FIRST], fallback=[], retries=2, **upstream_settings(stub_url, [FIRST])) as (url, headers):
         response = chat(url, headers)
     assert response.status_code == 502
