@@ -100,8 +100,9 @@ def cost_estimate(answers: Answers, gpu: GpuPlan | None) -> CostEstimate | None:
     always_on = offer.hourly_usd * gpu.max_nodes * hours
     return CostEstimate(
         hourly_node_price=round(price, 3),
-        planned_monthly=round(planned, 2),
-        always_on_monthly=round(always_on, 2),
+        # whole dollars: estimates carry no cents, and every renderer (Jinja, nunjucks) prints an integer the same way
+        planned_monthly=float(math.floor(planned + 0.5)),
+        always_on_monthly=float(math.floor(always_on + 0.5)),
         assumptions=f"{gpu.min_nodes} warm node(s) all month; nodes above that busy {busy:.0%} of hours "
         f"({answers.traffic} traffic); {spot}"
         f"always-on = {gpu.max_nodes} on-demand node(s) sized for peak, never scaled down",
