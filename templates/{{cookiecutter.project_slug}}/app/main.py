@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("AISTARTER_API_KEYS: %d new key(s) stored", added)
 {%- endif %}
         service.configure(settings)
+        # Everything built so far lives as long as the process. Freezing it keeps the collector from
+        # re-scanning it: without this, full collections stalled every open stream for 60-90 ms under load
+        # (measured with bench/stream_overhead.py at concurrency 16).
+        gc.collect()
+        gc.freeze()
 {%- if cookiecutter.usage_billing == 'stripe' %}
         import anyio
 
