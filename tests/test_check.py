@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -13,13 +14,17 @@ from aistarter.cli import main
 from aistarter.render import generate
 from aistarter.update import git
 
+from .projects import project_python
+
 
 def fresh(tmp_path: Path) -> Path:
     return generate(validate({}), tmp_path / "p").path
 
 
 def by_step(project: Path, *steps: str) -> dict:
-    return {r.step: r for r in check(project, steps)}
+    # The project's tests need its own dependencies: run them with the shared generated-project venv.
+    python = str(project_python(project)) if "tests" in steps else sys.executable
+    return {r.step: r for r in check(project, steps, python)}
 
 
 def test_drift_clean_on_fresh_project(tmp_path: Path) -> None:

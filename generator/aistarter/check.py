@@ -33,10 +33,10 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
 
 
-def _pytest_step(name: str, project: Path, target: str) -> StepResult:
+def _pytest_step(name: str, project: Path, target: str, python: str) -> StepResult:
     if not (project / target).is_dir():
         return StepResult(name, True, f"no {target}/ in this project")
-    done = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target], project)
+    done = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", target], project)
     output = done.stdout + done.stderr
     counts = [line.strip("= ") for line in output.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
     summary = counts[-1] if counts else ""
@@ -48,8 +48,8 @@ def _pytest_step(name: str, project: Path, target: str) -> StepResult:
     return StepResult(name, False, f"{summary}: {named}" if summary and failed else named)
 
 
-def _lint_step(project: Path) -> StepResult:
-    done = _run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."], project)
+def _lint_step(project: Path, python: str) -> StepResult:
+    done = _run([python, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."], project)
     if done.returncode == 0:
         return StepResult("lint", True, "ruff: all checks passed")
     if "No module named ruff" in done.stderr:
@@ -87,12 +87,13 @@ def _drift_step(project: Path) -> StepResult:
     return StepResult("drift", True, f"{len(expected)} template files accounted for")
 
 
-def check(project: Path, steps: tuple[str, ...] = STEPS) -> list[StepResult]:
+def check(project: Path, steps: tuple[str, ...] = STEPS, python: str = sys.executable) -> list[StepResult]:
+    """Run the steps with `python`: the interpreter of the environment the project's dependencies live in."""
     project = project.resolve()
     runners = {
-        "tests": lambda: _pytest_step("tests", project, "tests"),
-        "lint": lambda: _lint_step(project),
-        "infra": lambda: _pytest_step("infra", project, "infra/tests"),
+        "tests": lambda: _pytest_step("tests", project, "tests", python),
+        "lint": lambda: _lint_step(project, python),
+        "infra": lambda: _pytest_step("infra", project, "infra/tests", python),
         "drift": lambda: _drift_step(project),
     }
     return [runners[step]() for step in steps]

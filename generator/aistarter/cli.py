@@ -168,9 +168,11 @@ def update(directory: Path, set_values: tuple[str, ...], engine: str) -> None:
                                                                           exists=True))
 @click.option("--step", "steps", multiple=True, type=click.Choice(STEPS), help="Run only these steps (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def check(directory: Path, steps: tuple[str, ...], fmt: str) -> None:
+@click.option("--python", "python", default=sys.executable, show_default="this interpreter",
+              help="Interpreter whose environment has the project's dependencies.")
+def check(directory: Path, steps: tuple[str, ...], fmt: str, python: str) -> None:
     """Validate a generated repository: tests, lint, infra (schemas, checkov, GPU, policy) and drift."""
-    results = check_project(directory, steps or STEPS)
+    results = check_project(directory, steps or STEPS, python)
     if fmt == "json":
         click.echo(json.dumps({"ok": all(r.ok for r in results), "steps": as_dicts(results)}, indent=2))
     else:
