@@ -24,9 +24,9 @@ from . import __version__
 from .answers import AnswerError, coerce_text, validate
 from .decide import decide
 from .questions import CRITERIA, QUESTION_BY_KEY, QUESTIONS, Answers, Question
-from .render import FIRST_COMMIT_PREFIX, SOURCE_ROOT, template_dir
+from .render import FIRST_COMMIT_PREFIX, data_dir, template_dir
 
-TEMPLATE_FILE = SOURCE_ROOT / "backstage" / "template.yaml"
+TEMPLATE_FILE = data_dir("backstage") / "template.yaml"
 # Backstage resolves relative `url`s against the location the template was registered from, so the
 # template tree and the infra library are always taken from the same git revision as this file.
 TEMPLATE_TREE_URL = "../templates"

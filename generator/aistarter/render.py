@@ -40,17 +40,18 @@ class RenderError(RuntimeError):
     """Generation could not finish; nothing was written at the destination."""
 
 
-def _data_dir(name: str) -> Path:
+def data_dir(name: str) -> Path:
+    """A shipped data folder: inside the installed wheel, or at the repository root in a source checkout."""
     packaged = Path(__file__).resolve().parent / "_data" / name
     return packaged if packaged.exists() else SOURCE_ROOT / name
 
 
 def template_dir() -> Path:
-    return _data_dir("templates")
+    return data_dir("templates")
 
 
 def infra_library_dir() -> Path:
-    return _data_dir("infra/aistarter_infra")
+    return data_dir("infra/aistarter_infra")
 
 
 def _scalar(value: Any) -> Any:
