@@ -295,7 +295,9 @@ def nunjucks() -> Path:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    # pip byte-compiles the installed template; the git checkout Backstage reads has no __pycache__.
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
 
 
 def render_like_backstage(values: dict[str, Any], workspace: Path, modules: Path) -> Path:
