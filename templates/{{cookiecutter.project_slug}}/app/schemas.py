@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ContentPart(BaseModel):
@@ -48,6 +48,18 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     user: str | None = None
     metadata: dict[str, str] | None = Field(None, description="`prompt_name`/`prompt_version` pick a prompt file.")
+    # Accepted only to be refused clearly: silently dropping them would change what the client gets.
+    n: int | None = None
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _supported(self) -> ChatRequest:
+        if self.n not in (None, 1):
+            raise ValueError("n: only one choice per request is supported; send n=1 or leave it out")
+        if self.tools or self.functions:
+            raise ValueError("tools: tool/function calling is not supported by this gateway; leave `tools` out")
+        return self
 
     @field_validator("messages")
     @classmethod
