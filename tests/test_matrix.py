@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import tomllib
@@ -69,3 +71,26 @@ def test_heavy_set_covers_every_value() -> None:
 def test_heavy_generated_project_passes_its_own_tests(tmp_path: Path, answers: dict) -> None:
     project = render(tmp_path, "copier", **answers)
     assert_passed(run_project_tests(project))
+
+
+POSTGRES_URL = os.environ.get("AISTARTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_generated_backend_passes_its_tests_on_real_postgresql(tmp_path: Path) -> None:
+    # The generated conftest creates a uniquely named database from this URL and drops it afterwards.
+    if not postgres_reachable():
+        message = f"PostgreSQL not reachable for {POSTGRES_URL}"
+        if os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1":
+            pytest.fail(message + " (AISTARTER_REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.skip(message)
+    project = render(tmp_path, "copier", providers=["openai", "anthropic"], usage_billing="metering")
+    assert_passed(run_project_tests(project, "tests", env={"DATABASE_URL": POSTGRES_URL}))
