@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,3 +33,19 @@ def checkov_exe() -> str:
             "/work/checkov-venv/bin/pip install checkov) and set AISTARTER_CHECKOV=/work/checkov-venv/bin/checkov")
     assert exe is not None
     return exe
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`rendered(name)`: the MATRIX stack `name` rendered under mocks once per session (treat it as read-only)."""
+    from aistarter_infra.render import RenderResult, render_program
+    from stacks import MATRIX, write_program
+
+    cache: dict[str, RenderResult] = {}
+
+    def get(name: str) -> RenderResult:
+        if name not in cache:
+            cache[name] = render_program(write_program(tmp_path_factory.mktemp(name), MATRIX[name]))
+        return cache[name]
+
+    return get

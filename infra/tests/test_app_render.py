@@ -13,18 +13,6 @@ import yaml
 from aistarter_infra.render import SECRET_PLACEHOLDER, RenderError, RenderResult, render_program, write_render
 from stacks import BATCH_LARGE, CHAT_NO_GPU, HELD_IN, MATRIX, RAG_SMALL_EXISTING, write_program
 
-_CACHE: dict[str, RenderResult] = {}
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    def get(name: str) -> RenderResult:
-        if name not in _CACHE:
-            _CACHE[name] = render_program(write_program(tmp_path_factory.mktemp(name), MATRIX[name]))
-        return _CACHE[name]
-
-    return get
-
 
 def pod_specs(r: RenderResult) -> list[tuple[str, dict[str, Any]]]:
     return [(f"{m['kind']}/{m['metadata']['name']}", m["spec"]["template"]["spec"])

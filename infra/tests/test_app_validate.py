@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aistarter_infra.render import RenderResult, render_program
+from aistarter_infra.render import RenderResult
 from aistarter_infra.stack_config import gpu_pools_from_stack
 from aistarter_infra.validate import (
     SCHEMA_DIR,
@@ -19,19 +19,7 @@ from aistarter_infra.validate import (
     validate_manifests,
     validate_schemas,
 )
-from stacks import HELD_IN, MATRIX, write_program
-
-_CACHE: dict[str, RenderResult] = {}
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    def get(name: str) -> RenderResult:
-        if name not in _CACHE:
-            _CACHE[name] = render_program(write_program(tmp_path_factory.mktemp(name), MATRIX[name]))
-        return _CACHE[name]
-
-    return get
+from stacks import HELD_IN, MATRIX
 
 
 def model_server(r: RenderResult) -> dict[str, Any]:
