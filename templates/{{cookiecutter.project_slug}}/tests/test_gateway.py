@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -117,6 +118,49 @@ def test_circuit_breaker_opens_then_half_opens() -> None:
     assert breaker.allow()
     breaker.success()
     assert breaker.state == "closed" and breaker.allow()
+
+
+@pytest.mark.parametrize("verdict", ["release", "none"])
+def test_breaker_always_leaves_half_open(verdict: str) -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("p", failures_to_open=1, reset_after_s=10, _clock=lambda: now[0])
+    breaker.allow()
+    breaker.failure()
+    now[0] = 10.5
+    assert breaker.allow()  # the trial
+    if verdict == "release":  # a 4xx caused by the request, or a cancelled client
+        breaker.release()
+        assert breaker.state == "half-open" and breaker.allow()
+    else:  # the trial never reported back: given up after another cool-down
+        assert not breaker.allow()
+        now[0] = 21.0
+        assert breaker.allow()
+
+
+def test_a_client_error_during_the_trial_does_not_wedge_the_circuit(live: Any,
+                                                                     stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(status=500), Behaviour(status=400), Behaviour())
+    with live(providers=[FIRST], fallback=[], retries=0, breaker_failures=1, breaker_reset_s=0.2,
+              **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        assert chat(url, headers).status_code == 502
+        assert httpx.get(f"{url}/readyz", timeout=5).json()["breakers"] == {FIRST: "open"}
+        time.sleep(0.3)  # past the cool-down: the next request is the half-open trial
+        assert chat(url, headers).status_code == 400  # the trial ends in a 4xx: no verdict
+        recovered = chat(url, headers)  # before the fix: 502 "circuit open" forever
+        assert httpx.get(f"{url}/readyz", timeout=5).json()["breakers"] == {FIRST: "closed"}
+    assert recovered.status_code == 200 and len(upstream.calls_to(FIRST)) == 3
+
+
+def test_upstream_404s_chosen_by_a_client_do_not_open_the_circuit(live: Any,
+                                                                  stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, *[Behaviour(status=404)] * 4, Behaviour())
+    with live(providers=[FIRST], fallback=[], retries=0, breaker_failures=2,
+              **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        for _ in range(4):
+            assert chat(url, headers).status_code == 502
+        assert chat(url, headers).status_code == 200
 
 
 def test_open_circuit_skips_the_provider(live: Any, stub: tuple[StubUpstream, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.provenance.redact import keep, redact
+from app.provenance.redact import MAX_CHARS, keep, redact
 from tests.conftest import PROJECT, headers_for
 
 SECRET_TEXT = "mail jane.doe@example.com or call +1 415-555-0100, card 4111 1111 1111 1111"
@@ -26,6 +27,31 @@ def test_redaction_of_emails_phones_and_cards() -> None:
 def test_redaction_leaves_ordinary_numbers_alone() -> None:
     text = "order 1234567890123456 on 2025-01-31 at 10:30, 42 items, version 1.2.3"
     assert redact(text) == text  # the 16 digits fail the Luhn check; dates and counts are not phones
+
+
+def test_redaction_leaves_ip_addresses_dates_and_times_alone() -> None:
+    for text in ("server 192.168.100.200 answered", "at 2025-01-31 10:30:00 UTC", "ts 2025-01-31T10:30:00.123Z",
+                 "peer 10.20.30.40:8080", "uptime 12:30:45.123456"):
+        assert redact(text) == text
+    assert redact("call 415.555.0100: now") == "call [PHONE]: now"
+
+
+@pytest.mark.parametrize("text", [
+    "a" * 100_000 + "@", "a@" * 50_000, ("x" * 60 + "@") * 1_500, "@" + "a." * 50_000, "a@a." * 25_000,
+    "1 " * 50_000, "+1 (1)" * 15_000,
+], ids=["long-local-part", "at-runs", "many-at", "dotted-domain", "short-domains", "spaced-digits", "phone-ish"])
+def test_redaction_is_linear_on_hostile_input(text: str) -> None:
+    # The old email regex took ~10 s on 64 KB of this; the cap and the scanner bound it to milliseconds.
+    started = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - started < 1.5
+    assert len(keep(text, "redacted") or "") <= MAX_CHARS + 60
+
+
+def test_long_content_is_capped_and_says_so() -> None:
+    text = "jane@example.com " + "x" * (MAX_CHARS * 2)
+    out = keep(text, "redacted") or ""
+    assert out.startswith("[EMAIL] ") and out.endswith(f"[... {len(text) - MAX_CHARS} more characters not stored]")
 
 
 def test_keep_per_mode() -> None:

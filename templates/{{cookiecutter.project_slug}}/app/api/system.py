@@ -30,13 +30,16 @@ def _ping() -> None:
 
 @router.get("/readyz", response_model=None)
 async def readyz() -> dict[str, Any] | JSONResponse:
-    """Readiness: the database answers and the gateway is built."""
+    """Readiness: the database answers and the gateway is built. Breaker states are reported, not gating:
+    an open circuit means the provider is down for every replica, and taking replicas out of the
+    load balancer would turn a degraded answer (fallback, 502 with a reason) into connection errors."""
     try:
         await run_db(_ping)
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "database": f"{type(exc).__name__}"}, status_code=503)
     gateway = service.runtime().gateway
-    return {"status": "ok", "providers": list(gateway.providers), "fake_provider": gateway.fake_active}
+    return {"status": "ok", "providers": list(gateway.providers), "fake_provider": gateway.fake_active,
+            "breakers": {name: breaker.state for name, breaker in gateway.breakers.items()}}
 
 
 @router.get("/metrics")

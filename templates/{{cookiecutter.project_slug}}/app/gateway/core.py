@@ -80,6 +80,12 @@ def _reason(error: BaseException) -> str:
     return f"http_{status}" if status else type(error).__name__
 
 
+def _provider_fault(error: BaseException) -> bool:
+    """Whether a failure says the provider is unhealthy. A 404 names a model the client chose; counting it
+    would let one tenant open the circuit for every tenant."""
+    return getattr(error, "upstream_status", None) not in (400, 404, 409, 413, 422)
+
+
 def backoff_s(attempt: int) -> float:
     # Full jitter: spreads retries of many clients so they don't hit a recovering provider in lockstep.
     return random.uniform(0, min(2.0, 0.1 * 2**attempt))
@@ -154,7 +160,7 @@ class Gateway:
             retries = 0
             with PENDING.track(model) if name == "local" else nullcontext():
                 while True:
-                    committed = False
+                    committed = settled = False
                     started = time.monotonic()
                     events = provider.stream(call.for_model(model))
                     try:
@@ -162,7 +168,7 @@ class Gateway:
                                         prompt_name=call.prompt_name, prompt_version=call.prompt_version) as span:
                             with anyio.fail_after(self.settings.timeout_for(name)):
                                 first = await anext(events)
-                            committed = True
+                            committed = settled = True
                             breaker.success()
                             if name == "local":
                                 PENDING.served(model)
@@ -199,7 +205,9 @@ class Gateway:
                         break
                     except (ProviderError, httpx.HTTPError, TimeoutError, StopAsyncIteration) as exc:
                         PROVIDER_ERRORS.labels(name, _reason(exc)).inc()
-                        breaker.failure()
+                        if _provider_fault(exc):
+                            breaker.failure()
+                            settled = True
                         if committed:
                             raise MidStreamError(f"{name} failed mid-stream: {exc or type(exc).__name__}") from exc
                         if isinstance(exc, StopAsyncIteration):
@@ -212,6 +220,9 @@ class Gateway:
                             continue
                         break
                     finally:
+                        if not settled:
+                            # 4xx caused by the request, cancellation, a cold hold: no verdict on the provider.
+                            breaker.release()
                         await events.aclose()
         if cold is not None:
             raise cold
