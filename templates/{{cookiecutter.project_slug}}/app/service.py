@@ -2,7 +2,10 @@
 usage metering + provenance record, written in one transaction before the answer is declared complete.
 
 Public interface:
-- `await complete(request, tenant=..., request_id=...) -> ChatResult`: the whole non-streaming path.
+- `await complete(request, tenant=..., request_id=...) -> ChatResult`: the whole non-streaming path; the
+  request id is claimed first (see `app.idempotency`), so a reused id replays or is refused.
+- `await claim(request, tenant=..., request_id=...) -> ChatResult | None`: claim a client-chosen id before
+  `open_stream`; a result means "replay this, do not call the model".
 - `await open_stream(request, tenant=..., request_id=...) -> (Turn, events)`: the streaming path; the first
   event is already received, so a failure before any output raises here (and becomes an HTTP error).
   Exhausting `events` commits the record; closing it early (client gone) still records usage so far.
@@ -19,7 +22,7 @@ from datetime import datetime
 
 import anyio
 
-from app import {% if cookiecutter.vector_store != 'none' %}memory, {% endif %}{% if cookiecutter.usage_billing != 'none' %}metering, {% endif %}prompts
+from app import idempotency, {% if cookiecutter.vector_store != 'none' %}memory, {% endif %}{% if cookiecutter.usage_billing != 'none' %}metering, {% endif %}prompts
 from app.db.base import run_db, session_scope, utcnow
 from app.db.models import Interaction
 from app.gateway import CallTrace, Event, Gateway, GatewayError, Message, ModelCall, Summary
@@ -166,6 +169,8 @@ class Turn:
                     status=status, created_at=self.created_at,
                 ), settings.prices{% if cookiecutter.usage_billing == 'stripe' %}, meter_event_name=settings.stripe_meter_event_name{% endif %})
 {%- endif %}
+            idempotency.settle(session, self.tenant, self.request_id, served=served,
+                               result=self.result() if status == "ok" else None)
         if served:
             model = self.trace.model or self.call.model
             TOKENS.labels(model, "input").inc(input_tokens or 0)
@@ -192,15 +197,35 @@ class Turn:
         )
 
 
-async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_key_id: str | None = None) -> ChatResult:
+async def claim(request: ChatRequest, *, tenant: str, request_id: str) -> ChatResult | None:
+    """Bind a client-chosen request id to this body: None to go ahead, or the stored answer to replay.
+    Raises `IdempotencyConflictError` (409) for a reused id with another body or still in flight."""
+    return await run_db(idempotency.claim, tenant, request_id, idempotency.body_hash(request))
+
+
+async def _prepare(turn: Turn) -> None:
+    try:
+        await turn.prepare()
+    except BaseException:
+        # Nothing was asked of a model: give the id back so the client can retry it.
+        with anyio.CancelScope(shield=True):
+            await run_db(idempotency.release, turn.tenant, turn.request_id)
+        raise
+
+
+async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_key_id: str | None = None,
+                   idempotent: bool = True) -> ChatResult:
     """Answer one chat request end to end (gateway, metering, provenance) and return the result.
 
     Raises `GatewayError` subclasses (each carries an HTTP `status`) when no provider could answer; the
-    failed interaction is recorded before the error propagates.
+    failed interaction is recorded before the error propagates. `idempotent=False` skips the claim for
+    ids the server generated itself (they cannot repeat).
     """
+    if idempotent and (replayed := await claim(request, tenant=tenant, request_id=request_id)) is not None:
+        return replayed
     rt = runtime()
     turn = Turn(rt, request, tenant=tenant, request_id=request_id, api_key_id=api_key_id, stream=False)
-    await turn.prepare()
+    await _prepare(turn)
     try:
         async for event in rt.gateway.stream(turn.call, deadline=turn.deadline, trace=turn.trace):
             turn.observe(event)
@@ -216,9 +241,10 @@ async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_ke
 
 async def open_stream(request: ChatRequest, *, tenant: str, request_id: str,
                       api_key_id: str | None = None) -> tuple[Turn, AsyncIterator[Event]]:
+    """Start a streamed answer. A client-chosen request id must be claimed with `claim()` first."""
     rt = runtime()
     turn = Turn(rt, request, tenant=tenant, request_id=request_id, api_key_id=api_key_id, stream=True)
-    await turn.prepare()
+    await _prepare(turn)
     events = rt.gateway.stream(turn.call, deadline=turn.deadline, trace=turn.trace)
     try:
         first = await anext(events)

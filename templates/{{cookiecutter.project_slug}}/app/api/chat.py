@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from app import service
-from app.api.sse import HEADERS, EventStreamResponse, sse_frames
+from app.api.sse import HEADERS, EventStreamResponse, frame, sse_frames
 from app.auth import current_tenant
-from app.schemas import ChatRequest
+from app.schemas import ChatRequest, ChatResult
 
 router = APIRouter(tags=["chat"])
 
@@ -20,14 +21,36 @@ async def chat_completions(body: ChatRequest, request: Request,
                            tenant: str = Depends(current_tenant)) -> JSONResponse | EventStreamResponse:
     request_id = request.state.request_id
     api_key_id = getattr(request.state, "api_key_id", None)
+    # Only a client-chosen id can come back; a fresh server id needs no claim (and no extra write).
+    given = getattr(request.state, "request_id_given", False)
+    replayed = await service.claim(body, tenant=tenant, request_id=request_id) if given else None
+    if replayed is not None:
+        headers = {"X-Interaction-Id": replayed.interaction_id, "Idempotent-Replayed": "true"}
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return EventStreamResponse(_replay_frames(replayed, include_usage), headers={**HEADERS, **headers})
+        return JSONResponse(replayed.to_openai(), headers=headers)
     if not body.stream:
-        result = await service.complete(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id)
+        result = await service.complete(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id,
+                                        idempotent=False)
         return JSONResponse(result.to_openai(), headers={"X-Interaction-Id": result.interaction_id})
     # Errors before the first chunk raise here and become a proper HTTP status (502/503/429).
     turn, events = await service.open_stream(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return EventStreamResponse(sse_frames(turn, events, include_usage),
                                headers={**HEADERS, "X-Interaction-Id": turn.id}, on_close=turn.abandon)
+
+
+async def _replay_frames(result: ChatResult, include_usage: bool) -> AsyncIterator[bytes]:
+    """The stored answer as one content chunk, in the same chunk format a live stream uses."""
+    whole = result.to_openai()
+    base = {"id": whole["id"], "object": "chat.completion.chunk", "created": whole["created"], "model": whole["model"]}
+    for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": result.text}, None),
+                          ({}, whole["choices"][0]["finish_reason"])):
+        yield frame({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+    if include_usage:
+        yield frame({**base, "choices": [], "usage": whole["usage"]})
+    yield frame("[DONE]")
 
 
 @router.get("/v1/models")

@@ -30,8 +30,12 @@ def error_body(message: str, kind: str, code: str | None = None, param: str | No
 
 
 class RequestContext:
-    """Assigns the request id (client's `X-Request-Id` / `Idempotency-Key`, else new), enforces the body
-    size limit while the body streams in, and counts requests by route and status."""
+    """Assigns the request id (client's `Idempotency-Key`, else `X-Request-Id`, else new), enforces the body
+    size limit while the body streams in, and counts requests by route and status.
+
+    A client-chosen id is an idempotency key (see `app.idempotency`), so a malformed one is refused with a
+    400 rather than silently replaced (the retry would then be answered and billed twice). The
+    `Idempotency-Key` wins: it is what the client set, while proxies and meshes add `X-Request-Id`."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -42,9 +46,17 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        given = headers.get("x-request-id") or headers.get("idempotency-key")
-        request_id = given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        header = "idempotency-key" if "idempotency-key" in headers else "x-request-id"
+        given = headers.get(header)
+        if given is not None and not REQUEST_ID.fullmatch(given):
+            response = JSONResponse(error_body(
+                f"{header} header: {given[:40]!r} is not a valid id; use 1-128 characters from A-Z a-z 0-9 . _ : -",
+                "invalid_request_error", "invalid_request_id", header), status_code=400)
+            await response({"type": "http"}, _no_receive, send)
+            REQUESTS.labels("unmatched", "400").inc()
+            return
+        request_id = given or uuid.uuid4().hex
+        scope.setdefault("state", {}).update(request_id=request_id, request_id_given=given is not None)
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(send, request_id)
@@ -116,5 +128,5 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(retry_after)
         elif exc.status == 429:
             headers["Retry-After"] = "1"
-        kind = "invalid_request_error" if exc.status == 400 else "api_error"
+        kind = "invalid_request_error" if exc.status in (400, 409) else "api_error"
         return JSONResponse(error_body(str(exc), kind, exc.code), status_code=exc.status, headers=headers)

@@ -110,3 +110,21 @@ class Interaction(Base):
     trace_content: Mapped[str] = mapped_column(String(16))
     input_text: Mapped[str | None] = mapped_column(Text)
     output_text: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyRecord(Base):
+    """A client-chosen request id, bound to the body it first came with and, once answered, to the answer:
+    a reused id replays that answer (no second model call) or is refused, so an id buys one answer."""
+
+    __tablename__ = "idempotency_keys"
+
+    # sha256 of (tenant, request id): ids are per tenant, and the column stays fixed-width.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(128))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    # pending (model being called) -> done (result stored) | spent (answer cut short, already billed).
+    state: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
