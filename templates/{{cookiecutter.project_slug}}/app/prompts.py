@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
 
 class PromptError(ValueError):
     pass
@@ -37,14 +39,16 @@ def _version_key(path: Path) -> tuple[int, ...]:
 @lru_cache(maxsize=64)
 def load(directory: str, name: str, version: str = "latest") -> Prompt:
     base = Path(directory)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not re.fullmatch(r"[A-Za-z0-9_.-]+", version):
-        raise PromptError("prompt name/version may use letters, digits, '.', '_' and '-' only "
-                          f"(got {name!r}/{version!r})")
+    # Tenants choose these (request metadata): a leading '.' would allow '..' and hidden folders.
+    if not SAFE_NAME.fullmatch(name) or not SAFE_NAME.fullmatch(version):
+        raise PromptError("prompt name/version must start with a letter or digit and use letters, digits, "
+                          f"'.', '_' and '-' only, at most 64 characters (got {name[:70]!r}/{version[:70]!r})")
 {%- if cookiecutter.prompt_versioning %}
     folder = base / name
     files = sorted(folder.glob("*.md"), key=_version_key)
     if not files:
-        raise PromptError(f"no prompt versions in {folder}/ (add {folder}/v1.md or set PROMPT_NAME)")
+        # The server's paths are not the tenant's business; the operator finds them in PROMPTS_DIR.
+        raise PromptError(f"no prompt named {name!r} (add prompts/{name}/v1.md or set PROMPT_NAME)")
     path = files[-1] if version == "latest" else folder / f"{version}.md"
     if not path.is_file():
         known = ", ".join(f.stem for f in files)
@@ -54,7 +58,7 @@ def load(directory: str, name: str, version: str = "latest") -> Prompt:
 {%- else %}
     path = base / f"{name}.md"
     if not path.is_file():
-        raise PromptError(f"missing prompt file {path} (create it or set PROMPT_NAME)")
+        raise PromptError(f"no prompt named {name!r} (add prompts/{name}.md or set PROMPT_NAME)")
     text = path.read_text(encoding="utf-8").strip()
     digest = hashlib.sha256(text.encode()).hexdigest()
     return Prompt(name, digest[:12], text, digest)

@@ -21,18 +21,44 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
+from prometheus_client import Counter
 
 from app import idempotency, {% if cookiecutter.vector_store != 'none' %}memory, {% endif %}{% if cookiecutter.usage_billing != 'none' %}metering, {% endif %}prompts
 from app.db.base import run_db, session_scope, utcnow
 from app.db.models import Interaction
 from app.gateway import CallTrace, Event, Gateway, GatewayError, Message, ModelCall, Summary
 from app.gateway.base import estimate_tokens
-from app.metrics import TOKENS, TTFT
+from app.metrics import REGISTRY, TOKENS, TTFT
 from app.provenance.redact import keep
 from app.schemas import ChatRequest, ChatResult
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("app.service")
+# Alert on any increase: each one is an answer withheld (or cut short) because it could not be billed.
+RECORD_FAILURES = Counter("aistarter_record_write_failures", "Interaction/usage writes that failed after retries.",
+                          ["status"], registry=REGISTRY)
+# Attempts at writing a record before the answer is withheld: rides out a database failover of ~1.5 s.
+WRITE_ATTEMPTS = 3
+
+
+class RecordNotWrittenError(GatewayError):
+    """The record (and usage row) could not be written, so the answer is withheld: never served unbilled."""
+
+    status = 503
+    code = "record_not_written"
+
+
+def storable(text: str | None) -> str | None:
+    """Text PostgreSQL can store: no NUL characters, no unpaired surrogates (both fail the whole insert)."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 @dataclass
@@ -126,6 +152,11 @@ class Turn:
             self.ttft_s = time.monotonic() - self.t0
             TTFT.labels(self.trace.model or self.call.model).observe(self.ttft_s)
 
+    def tenant_text(self) -> str:
+        """What the tenant sent, for the record they can read back: the operator's system prompt and the
+        retrieved context are identified by prompt sha256 and document ids, never returned as text."""
+        return "\n".join(f"{m.role}: {m.content}" for m in self.call.messages[1:])
+
     def usage(self) -> tuple[int, int, bool]:
         """Tokens to bill. A stream that did not finish (client left, provider failed) has no final usage
         report, so what the client received is counted here and the larger figure is billed."""
@@ -153,11 +184,12 @@ class Turn:
                 latency_ms=round(latency_ms, 2), stream=self.stream,
                 prompt_name=self.prompt.name, prompt_version=self.prompt.version, prompt_sha256=self.prompt.sha256,
                 requested_model=self.call.model, provider=self.trace.provider, model=self.trace.model,
-                response_model=self.summary.response_model, response_id=self.summary.response_id,
+                response_model=storable(self.summary.response_model), response_id=storable(self.summary.response_id),
                 retrieved_document_ids=self.retrieved_document_ids, attempts=self.trace.attempts,
                 input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=estimated,
-                finish_reason=self.summary.finish_reason, status=status, error=error, trace_content=mode,
-                input_text=keep(self.call.text(), mode), output_text=keep("".join(self.summary.text), mode),
+                finish_reason=storable(self.summary.finish_reason), status=status, error=storable(error),
+                trace_content=mode, input_text=storable(keep(self.tenant_text(), mode)),
+                output_text=storable(keep("".join(self.summary.text), mode)),
             ))
 {%- if cookiecutter.usage_billing != 'none' %}
             if served and (input_tokens or output_tokens):
@@ -183,7 +215,22 @@ class Turn:
         self.finished = True
         self.completed = status == "ok"
         with anyio.CancelScope(shield=True):
-            await run_db(self._write, status, error)
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    await run_db(self._write, status, error)
+                    return
+                except Exception as exc:  # the database is down, or refused the row
+                    log.error("interaction %s (request %s, tenant %s): record and usage not written, attempt %d/%d: "
+                              "%s", self.id, self.request_id, self.tenant, attempt, WRITE_ATTEMPTS,
+                              type(exc).__name__, exc_info=attempt == WRITE_ATTEMPTS)
+                    if attempt < WRITE_ATTEMPTS:
+                        await anyio.sleep(0.25 * 2**attempt)
+            RECORD_FAILURES.labels(status).inc()
+        if status != "ok":
+            return  # the client gets no complete answer anyway; raising here would mask a cancellation
+        # The message names no table, statement or parameter: the tenant sees only that it was not recorded.
+        raise RecordNotWrittenError("the answer could not be recorded for billing, so it is withheld; "
+                                    "retry shortly with the same Idempotency-Key")
 
     def result(self) -> ChatResult:
         input_tokens, output_tokens, estimated = self.usage()

@@ -141,11 +141,11 @@ def test_a_client_error_during_the_trial_does_not_wedge_the_circuit(live: Any,
                                                                      stub: tuple[StubUpstream, str]) -> None:
     upstream, stub_url = stub
     upstream.plan(FIRST, Behaviour(status=500), Behaviour(status=400), Behaviour())
-    with live(providers=[FIRST], fallback=[], retries=0, breaker_failures=1, breaker_reset_s=0.2,
+    with live(providers=[FIRST], fallback=[], retries=0, breaker_failures=1, breaker_reset_s=0.6,
               **upstream_settings(stub_url, [FIRST])) as (url, headers):
         assert chat(url, headers).status_code == 502
         assert httpx.get(f"{url}/readyz", timeout=5).json()["breakers"] == {FIRST: "open"}
-        time.sleep(0.3)  # past the cool-down: the next request is the half-open trial
+        time.sleep(0.7)  # past the cool-down: the next request is the half-open trial
         assert chat(url, headers).status_code == 400  # the trial ends in a 4xx: no verdict
         recovered = chat(url, headers)  # before the fix: 502 "circuit open" forever
         assert httpx.get(f"{url}/readyz", timeout=5).json()["breakers"] == {FIRST: "closed"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from app import service
@@ -21,6 +21,8 @@ async def chat_completions(body: ChatRequest, request: Request,
                            tenant: str = Depends(current_tenant)) -> JSONResponse | EventStreamResponse:
     request_id = request.state.request_id
     api_key_id = getattr(request.state, "api_key_id", None)
+    if (problem := unencodable(body)) is not None:
+        raise HTTPException(400, problem)
     # Only a client-chosen id can come back; a fresh server id needs no claim (and no extra write).
     given = getattr(request.state, "request_id_given", False)
     replayed = await service.claim(body, tenant=tenant, request_id=request_id) if given else None
@@ -39,6 +41,16 @@ async def chat_completions(body: ChatRequest, request: Request,
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return EventStreamResponse(sse_frames(turn, events, include_usage),
                                headers={**HEADERS, "X-Interaction-Id": turn.id}, on_close=turn.abandon)
+
+
+def unencodable(body: ChatRequest) -> str | None:
+    """JSON may carry an unpaired surrogate (`\\ud800`) that no UTF-8 consumer (provider, database) accepts."""
+    try:
+        body.model_dump_json()
+    except ValueError as exc:
+        return f"request body is not valid Unicode ({str(exc).splitlines()[0][:120]}); send UTF-8 text without " \
+               "unpaired surrogates"
+    return None
 
 
 async def _replay_frames(result: ChatResult, include_usage: bool) -> AsyncIterator[bytes]:

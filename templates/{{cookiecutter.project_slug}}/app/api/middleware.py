@@ -109,6 +109,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged in full for the operator; the client gets one line and the id to quote, never internals.
+        request_id = getattr(request.state, "request_id", "-")
+        log.error("unhandled error for request %s", request_id, exc_info=exc)
+        return JSONResponse(error_body(f"internal error; quote request id {request_id} to the operator",
+                                       "api_error", "internal_error"), status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
