@@ -150,7 +150,7 @@ class Turn:
         self.summary.add(event)
         if self.ttft_s is None and event.text:
             self.ttft_s = time.monotonic() - self.t0
-            TTFT.labels(self.trace.model or self.call.model).observe(self.ttft_s)
+            TTFT.labels(self.rt.gateway.metric_label(self.trace.model or self.call.model)).observe(self.ttft_s)
 
     def tenant_text(self) -> str:
         """What the tenant sent, for the record they can read back: the operator's system prompt and the
@@ -204,7 +204,7 @@ class Turn:
             idempotency.settle(session, self.tenant, self.request_id, served=served,
                                result=self.result() if status == "ok" else None)
         if served:
-            model = self.trace.model or self.call.model
+            model = self.rt.gateway.metric_label(self.trace.model or self.call.model)
             TOKENS.labels(model, "input").inc(input_tokens or 0)
             TOKENS.labels(model, "output").inc(output_tokens or 0)
 

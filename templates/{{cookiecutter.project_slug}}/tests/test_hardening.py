@@ -102,3 +102,19 @@ def test_usage_ranges_at_the_calendar_edges_are_400s(client: TestClient, auth_he
     reply = client.get(f"/v1/usage?{query}", headers=auth_headers)
     assert reply.status_code == 400 and "\n" not in reply.json()["error"]["message"]
 {%- endif %}
+
+
+def test_client_chosen_model_names_do_not_become_metric_labels(client: TestClient,
+                                                               auth_headers: dict[str, str]) -> None:
+    from app.service import runtime
+
+    gateway = runtime().gateway
+    known = gateway.default_model()
+    assert gateway.metric_label(known) == known
+    assert gateway.metric_label(f"gpt-made-up-{uuid.uuid4().hex}") == "other"
+    for i in range(3):
+        post(client, auth_headers, "hi", model=f"gpt-4.1-mini-{uuid.uuid4().hex}-{i}")
+    labels = {s.labels.get("model") for m in REGISTRY.collect() if m.name in ("aistarter_tokens",
+                                                                              "aistarter_time_to_first_token_seconds")
+              for s in m.samples}
+    assert not any(label and "-mini-" in label for label in labels)

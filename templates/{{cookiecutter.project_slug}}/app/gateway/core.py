@@ -143,6 +143,12 @@ class Gateway:
                  if p in self.providers and not any(c in m for c in "*?[")}
         return sorted({**named, **exact}.items())
 
+    def metric_label(self, model: str) -> str:
+        """`model` as a Prometheus label: configured names only. Clients choose model names, and every
+        distinct label value is a new time series, so anything else is counted as "other"."""
+        known = {m for m, _ in self.models()} | set(self.settings.provider_models.values())
+        return model if model in known else "other"
+
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()

@@ -1,4 +1,4 @@
-"""Idempotency keys: a request id bound to its body hash and its stored answer.
+"""Idempotency keys: a request id bound to its body hash and its stored answer; seeded key prefixes trimmed.
 
 Revision ID: 0004_idempotency
 Revises: 0001_initial
@@ -29,6 +29,9 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
     )
+    # Keys seeded from AISTARTER_API_KEYS used to keep 12 of their (at least 16) characters in `prefix`:
+    # trim them to what app.auth.keys.seeded_prefix shows now.
+    op.execute("UPDATE api_keys SET prefix = substr(prefix, 1, 3) || '...' WHERE name = 'from AISTARTER_API_KEYS'")
 
 
 def downgrade() -> None:
