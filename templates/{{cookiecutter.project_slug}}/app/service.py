@@ -26,7 +26,7 @@ from prometheus_client import Counter
 from app import idempotency, {% if cookiecutter.vector_store != 'none' %}memory, {% endif %}{% if cookiecutter.usage_billing != 'none' %}metering, {% endif %}prompts
 from app.db.base import run_db, session_scope, utcnow
 from app.db.models import Interaction
-from app.gateway import CallTrace, Event, Gateway, GatewayError, Message, ModelCall, Summary
+from app.gateway import CallTrace, Event, Gateway, GatewayError, Message, MidStreamError, ModelCall, Summary
 from app.gateway.base import estimate_tokens
 from app.metrics import REGISTRY, TOKENS, TTFT
 from app.provenance.redact import keep
@@ -152,6 +152,13 @@ class Turn:
             self.ttft_s = time.monotonic() - self.t0
             TTFT.labels(self.rt.gateway.metric_label(self.trace.model or self.call.model)).observe(self.ttft_s)
 
+    def restart(self, failure: BaseException) -> None:
+        """Discard a partial answer nobody saw, before asking again."""
+        assert self.trace.provider is not None and self.trace.model is not None
+        self.trace.failed(self.trace.provider, self.trace.model, failure, self.t0)
+        self.trace.provider = self.trace.model = None
+        self.summary, self.ttft_s = Summary(), None
+
     def tenant_text(self) -> str:
         """What the tenant sent, for the record they can read back: the operator's system prompt and the
         retrieved context are identified by prompt sha256 and document ids, never returned as text."""
@@ -273,9 +280,20 @@ async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_ke
     rt = runtime()
     turn = Turn(rt, request, tenant=tenant, request_id=request_id, api_key_id=api_key_id, stream=False)
     await _prepare(turn)
+    restarts = rt.settings.retries
     try:
-        async for event in rt.gateway.stream(turn.call, deadline=turn.deadline, trace=turn.trace):
-            turn.observe(event)
+        while True:
+            try:
+                async for event in rt.gateway.stream(turn.call, deadline=turn.deadline, trace=turn.trace):
+                    turn.observe(event)
+                break
+            except MidStreamError as exc:
+                # The client has received nothing yet, so a provider failing mid-answer is retried (with
+                # fallback) from the start, unlike a stream.
+                if restarts <= 0:
+                    raise
+                restarts -= 1
+                turn.restart(exc)
     except GatewayError as exc:
         await turn.finish("error", str(exc))
         raise

@@ -57,6 +57,8 @@ class Behaviour:
     first_delay: float = 0.0
     chunk_delay: float = 0.0
     fail_after: int | None = None  # send this many chunks, then an error event
+    token_delay: float = 0.0  # after the metadata (role chunk, message_start), before the first token
+    truncate: bool = False  # end the body after the chunks: no finish reason, no [DONE] / message_stop
     input_tokens: int = 11
     output_tokens: int = 5
     model_suffix: str = "-2025-01-01"
@@ -130,6 +132,8 @@ class StubUpstream:
         async def frames() -> AsyncIterator[bytes]:
             base = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 1, "model": model}
             yield _data({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+            if b.token_delay:
+                await anyio.sleep(b.token_delay)
             for i, text in enumerate(b.chunks):
                 if b.fail_after is not None and i == b.fail_after:
                     yield _data({"error": {"message": "stub failed mid-stream", "type": "server_error"}})
@@ -137,6 +141,8 @@ class StubUpstream:
                 if b.chunk_delay:
                     await anyio.sleep(b.chunk_delay)
                 yield _data({**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+            if b.truncate:
+                return
             yield _data({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             if (call.body.get("stream_options") or {}).get("include_usage"):
                 yield _data({**base, "choices": [], "usage": {"prompt_tokens": b.input_tokens,
@@ -157,6 +163,8 @@ class StubUpstream:
                 "id": "msg_stub", "model": model, "usage": {"input_tokens": b.input_tokens, "output_tokens": 1}}})
             yield _event("content_block_start", {"type": "content_block_start", "index": 0,
                                                  "content_block": {"type": "text", "text": ""}})
+            if b.token_delay:
+                await anyio.sleep(b.token_delay)
             for i, text in enumerate(b.chunks):
                 if b.fail_after is not None and i == b.fail_after:
                     yield _event("error", {"type": "error", "error": {"type": "overloaded_error",
@@ -166,6 +174,8 @@ class StubUpstream:
                     await anyio.sleep(b.chunk_delay)
                 yield _event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                      "delta": {"type": "text_delta", "text": text}})
+            if b.truncate:
+                return
             yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
             yield _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
                                            "usage": {"output_tokens": b.output_tokens}})
@@ -186,7 +196,7 @@ class StubUpstream:
                     return
                 if b.chunk_delay:
                     await anyio.sleep(b.chunk_delay)
-                last = i == len(b.chunks) - 1
+                last = i == len(b.chunks) - 1 and not b.truncate
                 candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}}
                 if last:
                     candidate["finishReason"] = "STOP"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ from app.gateway.breaker import CircuitBreaker
 from app.main import create_app
 from app.settings import DEFAULT_PROVIDER_MODELS, Settings
 from tests.conftest import headers_for, upstream_settings
-from tests.servers import Behaviour, StubUpstream
+from tests.servers import Behaviour, StubUpstream, parse_sse
 
 PROVIDERS: list[str] = [{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}]
 FIRST = PROVIDERS[0]
@@ -118,6 +119,57 @@ def test_circuit_breaker_opens_then_half_opens() -> None:
     assert breaker.allow()
     breaker.success()
     assert breaker.state == "closed" and breaker.allow()
+
+
+def test_a_truncated_stream_ends_in_an_error_not_stop(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(truncate=True), Behaviour(truncate=True))
+    with live(providers=[FIRST], fallback=[], retries=0, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        with httpx.stream("POST", f"{url}/v1/chat/completions", headers=headers, timeout=15,
+                          json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}) as r:
+            payloads = parse_sse(r.read())
+        whole = chat(url, headers)
+    assert payloads[-1] != "[DONE]" and "truncated" in json.loads(payloads[-1])["error"]["message"]
+    assert not any('"finish_reason":"stop"' in p for p in payloads)
+    assert whole.status_code == 502 and "truncated" in whole.json()["error"]["message"]
+
+
+def test_a_non_streaming_request_is_retried_after_a_mid_answer_failure(live: Any,
+                                                                       stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(fail_after=2), Behaviour())
+    with live(providers=[FIRST], fallback=[], retries=1, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        response = chat(url, headers)
+        rec = record(url, headers, response)
+    # The client had received nothing, so the half answer is discarded and asked again.
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "Hello from the stub."
+    assert len(upstream.calls_to(FIRST)) == 2 and len(rec["attempts"]) == 1
+
+
+def test_the_first_token_timeout_times_the_first_token(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(token_delay=3.0), Behaviour())
+    with live(providers=[FIRST], fallback=[], retries=1, timeout_s=0.5,
+              **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        started = time.monotonic()
+        response = chat(url, headers)
+        rec = record(url, headers, response)
+    # Metadata arrived at once; the token did not: the attempt times out and the retry answers.
+    assert response.status_code == 200 and time.monotonic() - started < 2.5
+    assert "Timeout" in rec["attempts"][0]["error"]
+{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
+
+
+def test_anthropic_overload_right_after_message_start_is_retried(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan("anthropic", Behaviour(fail_after=0), Behaviour())
+    with live(providers=["anthropic"], fallback=[], retries=1,
+              **upstream_settings(stub_url, ["anthropic"])) as (url, headers):
+        response = httpx.post(f"{url}/v1/chat/completions", headers=headers, timeout=15,
+                              json={"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"]
+    assert len(upstream.calls_to("anthropic")) == 2
+{%- endif %}
 
 
 @pytest.mark.parametrize("verdict", ["release", "none"])

@@ -80,6 +80,11 @@ def _reason(error: BaseException) -> str:
     return f"http_{status}" if status else type(error).__name__
 
 
+def _substantive(event: Event) -> bool:
+    """Whether an event carries output the client would see (text, a tool call, the finish)."""
+    return bool(event.text or event.finish_reason or getattr(event, "tool_calls", None))
+
+
 def _provider_fault(error: BaseException) -> bool:
     """Whether a failure says the provider is unhealthy. A 404 names a model the client chose; counting it
     would let one tenant open the circuit for every tenant."""
@@ -172,8 +177,12 @@ class Gateway:
                     try:
                         with model_span(operation="chat", provider=name, request_model=model,
                                         prompt_name=call.prompt_name, prompt_version=call.prompt_version) as span:
+                            # Metadata (Anthropic's message_start, a role-only chunk) commits nothing: the
+                            # timeout runs to the first token, and a failure before it can still fall back.
+                            held: list[Event] = []
                             with anyio.fail_after(self.settings.timeout_for(name)):
-                                first = await anext(events)
+                                while not held or not _substantive(held[-1]):
+                                    held.append(await anext(events))
                             committed = settled = True
                             breaker.success()
                             if name == "local":
@@ -182,11 +191,15 @@ class Gateway:
                             if index:
                                 FALLBACKS.labels(name).inc()
                             out = Summary()
-                            out.add(first)
-                            yield first
+                            for event in held:
+                                out.add(event)
+                                yield event
                             async for event in events:
                                 out.add(event)
                                 yield event
+                            if out.finish_reason is None:
+                                # Cut off without a finish reason ([DONE], message_stop): not a complete answer.
+                                raise ProviderError(name, "the stream ended without a finish reason (truncated)")
                             span.record_response(response_model=out.response_model, response_id=out.response_id,
                                                  finish_reasons=[out.finish_reason] if out.finish_reason else [],
                                                  input_tokens=out.input_tokens, output_tokens=out.output_tokens,
