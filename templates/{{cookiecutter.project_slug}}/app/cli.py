@@ -9,6 +9,7 @@
 {%- if cookiecutter.usage_billing == 'stripe' %}
   python -m app.cli tenants link --tenant acme --stripe-customer cus_123
   python -m app.cli outbox drain                     send pending usage to Stripe now
+  python -m app.cli meter requeue [--id N]           retry dead-lettered meter events
 {%- endif %}
 """
 
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     link.add_argument("--stripe-customer", required=True)
     outbox = groups.add_parser("outbox", help="usage export").add_subparsers(dest="cmd", required=True)
     outbox.add_parser("drain", help="deliver pending meter events to Stripe")
+    meter = groups.add_parser("meter", help="Stripe meter events").add_subparsers(dest="cmd", required=True)
+    requeue = meter.add_parser("requeue", help="retry dead-lettered meter events (all, or --id)")
+    requeue.add_argument("--id", type=int, action="append", dest="ids", help="an outbox event id (repeatable)")
 {%- endif %}
 
     args = parser.parse_args(argv)
@@ -102,6 +106,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(result)
         return 0 if not result.failed else 1
+    if args.group == "meter":
+        from app.metering.stripe import requeue as requeue_events
+
+        requeued, too_old = requeue_events(args.ids)
+        print(f"requeued {requeued} dead-lettered meter event(s)")
+        if too_old:
+            print(f"error: {too_old} event(s) are older than Stripe's 35-day window and cannot be sent; "
+                  "bill them another way (an invoice item)", file=sys.stderr)
+            return 1
+        return 0
 {%- endif %}
     return 2
 

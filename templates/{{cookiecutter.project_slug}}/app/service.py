@@ -91,8 +91,38 @@ def runtime() -> Runtime:
     return _runtime or configure(get_settings())
 
 
+# Turns whose record is not written yet. Shutdown drains them: a turn whose task the server tore down
+# before it wrote its record (uvicorn cancels whatever outlives --timeout-graceful-shutdown, and that
+# cancellation can land before the write starts) is written here, as interrupted, with its usage so far.
+OPEN: set[Turn] = set()
+# How long shutdown waits for torn-down turns to write their own records before writing them itself.
+# Together with WRITE_ATTEMPTS' backoff this must fit between the Dockerfile's --timeout-graceful-shutdown
+# and the pod's terminationGracePeriodSeconds (tests/faults/test_faults.py checks the two).
+DRAIN_S = 2.0
+
+
+async def drain(timeout_s: float = DRAIN_S) -> int:
+    """Wait for open turns to write their records, then write the orphans as interrupted; returns how
+    many were written here. Writes already running in a worker thread are waited for: the process must
+    not exit under them (their coroutine may be gone, the thread is not)."""
+    with anyio.move_on_after(timeout_s):
+        while any(not turn.written for turn in OPEN):  # noqa: ASYNC110 - turns end in other tasks' finally
+            await anyio.sleep(0.05)
+    orphans = [turn for turn in OPEN if not turn.written and not turn.writing]
+    for turn in orphans:
+        turn.finished = False
+        await turn.finish("interrupted", "the server shut down before the answer completed")
+    while any(turn.writing for turn in OPEN):  # noqa: ASYNC110
+        await anyio.sleep(0.05)
+    if orphans:
+        log.warning("shutdown: wrote %d interrupted record(s) whose requests were cut off", len(orphans))
+    OPEN.clear()
+    return len(orphans)
+
+
 async def shutdown() -> None:
     global _runtime
+    await drain()
     if _runtime is not None:
         await _runtime.gateway.aclose()
         _runtime = None
@@ -122,6 +152,8 @@ class Turn:
         self.usage_recorded: bool | None = None
         self.call: ModelCall
         self.abandon: Callable[[], Awaitable[None]] | None = None
+        # A write is running in a worker thread (which cancellation does not stop) / has committed.
+        self.writing = self.written = False
 
     async def prepare(self) -> None:
         settings = self.rt.settings
@@ -178,6 +210,14 @@ class Turn:
         return input_tokens, output_tokens, estimated
 
     def _write(self, status: str, error: str | None) -> None:
+        self.writing = True
+        try:
+            self._write_record(status, error)
+            self.written = True
+        finally:
+            self.writing = False
+
+    def _write_record(self, status: str, error: str | None) -> None:
         settings = self.rt.settings
         mode = settings.trace_content
         served = self.trace.provider is not None
@@ -225,6 +265,7 @@ class Turn:
             for attempt in range(1, WRITE_ATTEMPTS + 1):
                 try:
                     await run_db(self._write, status, error)
+                    OPEN.discard(self)
                     return
                 except Exception as exc:  # the database is down, or refused the row
                     log.error("interaction %s (request %s, tenant %s): record and usage not written, attempt %d/%d: "
@@ -233,6 +274,7 @@ class Turn:
                     if attempt < WRITE_ATTEMPTS:
                         await anyio.sleep(0.25 * 2**attempt)
             RECORD_FAILURES.labels(status).inc()
+            OPEN.discard(self)
         if status != "ok":
             return  # the client gets no complete answer anyway; raising here would mask a cancellation
         # The message names no table, statement or parameter: the tenant sees only that it was not recorded.
@@ -265,6 +307,7 @@ async def _prepare(turn: Turn) -> None:
         with anyio.CancelScope(shield=True):
             await run_db(idempotency.release, turn.tenant, turn.request_id)
         raise
+    OPEN.add(turn)
 
 
 async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_key_id: str | None = None,
@@ -348,8 +391,11 @@ async def open_stream(request: ChatRequest, *, tenant: str, request_id: str,
             status, error = "cancelled", "client disconnected mid-stream"
             raise
         finally:
-            with anyio.CancelScope(shield=True):
-                await events.aclose()
-            await turn.finish(status, error)
+            try:
+                with anyio.CancelScope(shield=True):
+                    await events.aclose()
+            finally:
+                # Even if a server shutdown's cancellation interrupts the close: the usage must be written.
+                await turn.finish(status, error)
 
     return turn, rest()

@@ -58,7 +58,7 @@ def _failures() -> float:
 
 def test_an_answer_that_cannot_be_recorded_is_withheld(client: TestClient, auth_headers: dict[str, str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service.Turn, "_write", _failing_write)
+    monkeypatch.setattr(service.Turn, "_write_record", _failing_write)
     monkeypatch.setattr(service, "WRITE_ATTEMPTS", 2)
     before = _failures()
     reply = post(client, auth_headers, "bill me")
