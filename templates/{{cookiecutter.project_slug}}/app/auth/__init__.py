@@ -56,12 +56,19 @@ async def current_tenant(request: Request) -> str:
 {%- if cookiecutter.streaming == 'websocket' %}
 
 
-async def websocket_tenant(websocket: WebSocket) -> tuple[str, str] | str:
-    """(tenant, key id) for a WebSocket, or the reason to refuse it. Browsers cannot set headers on a
-    WebSocket, so the key may also come as the `api_key` query parameter."""
-    key = _presented_key(websocket) or websocket.query_params.get("api_key")
+def websocket_key(websocket: WebSocket) -> str | None:
+    """The key from the upgrade request's headers. Never from the query string: URLs are logged (access
+    logs, proxies); browsers, which cannot set headers, send it in the first message instead."""
+    return _presented_key(websocket)
+
+
+async def websocket_tenant(key: str | None) -> tuple[str, str] | str:
+    """(tenant, key id), or the reason to refuse. Checked again before every request on the socket, so a
+    revoked key stops working on an open connection too."""
     if key is None:
-        return "missing API key (Authorization header, X-API-Key header or ?api_key=)"
+        return "missing API key: send an Authorization header or, first, {\"type\": \"auth\", \"api_key\": ...}"
+    # Not the cache: a key revoked by the CLI or another replica must stop working on this socket now,
+    # and one indexed lookup is small next to the model call it guards.
     found = await run_db(authenticate, key)
     if found is None:
         return "invalid or revoked API key"
@@ -82,7 +89,11 @@ async def current_tenant(request: Request) -> str:
 {%- if cookiecutter.streaming == 'websocket' %}
 
 
-async def websocket_tenant(websocket: WebSocket) -> tuple[str, str | None] | str:
+def websocket_key(websocket: WebSocket) -> str | None:
+    return None
+
+
+async def websocket_tenant(key: str | None) -> tuple[str, str | None] | str:
     return ANONYMOUS, None
 
 
