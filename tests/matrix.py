@@ -75,6 +75,10 @@ HEAVY: list[dict[str, Any]] = [
     {"cloud": "existing", "trace_content": "full", "vector_store": "none", "task_queue": "none", "peak_rps": 1},
     {"use_case": "agents", "traffic": "spiky", "cloud": "gcp", "self_hosted": "small", "providers": ["local", "openai"],
      "latency_budget_ms": 600_000},
+    # Agents on a single tool-calling provider, with no tracing code (the agent spans' no-op path), no auth
+    # and metadata-only provenance (run records keep no tool arguments or results).
+    {"use_case": "agents", "providers": ["openai"], "observability": "none", "auth": "none", "usage_billing": "none",
+     "trace_content": "metadata"},
 ]
 
 

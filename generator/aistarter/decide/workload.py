@@ -10,6 +10,12 @@ from ..questions import Answers
 STREAMING_USE_CASES = frozenset({"chat", "rag", "agents"})
 MEMORY_USE_CASES = frozenset({"rag", "agents"})
 QUEUE_USE_CASES = frozenset({"batch", "agents"})
+# use_case=agents means tools: what the generated project starts with (app/agents/, agents.json).
+AGENT_TOOLS = ("; agents call tools: Python functions (calculate, current_time) and MCP servers (a bundled "
+               "read-only `files` server over stdio)")
+WHY_AGENT_TOOLS = (" An agent is a model that acts: it needs tools from the start, so it has two safe Python tools "
+                   "that need no keys or network and one MCP server shipped with the app, which proves the whole MCP "
+                   "path offline; any MCP server (stdio or streamable HTTP) is one entry in agents.json.")
 
 
 def resolve_streaming(answers: Answers) -> Literal["sse", "websocket", "none"]:
@@ -38,11 +44,13 @@ def decide(answers: Answers) -> Decision:
         "dead-letter state."
         if queue != "none" else f" {answers.use_case} requests finish inside the request, so no queue is added."
     )
+    tools = AGENT_TOOLS if answers.use_case == "agents" else ""
     return Decision(
         criterion="workload",
-        decision=f"FastAPI (async) serving the OpenAI wire format{jobs}",
+        decision=f"FastAPI (async) serving the OpenAI wire format{jobs}{tools}",
         reason="AI requests stream, wait on slow upstreams and spike; an async framework holds thousands of open "
-        "streams per process where a thread-per-request stack holds dozens." + why_queue,
+        "streams per process where a thread-per-request stack holds dozens." + why_queue
+        + (WHY_AGENT_TOOLS if tools else ""),
         context=f"use_case={answers.use_case}, task_queue={answers.task_queue}",
         rejected=[
             "Django/DRF: sync-first request model, streaming is an afterthought",

@@ -87,6 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(jobs_router)
 {%- endif %}
+{%- if cookiecutter.use_case == 'agents' %}
+    from app.agents.router import router as agents_router
+
+    app.include_router(agents_router)
+{%- endif %}
 {%- if cookiecutter.observability != 'none' %}
     from app import telemetry
 

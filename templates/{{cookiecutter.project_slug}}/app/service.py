@@ -170,10 +170,7 @@ class Turn:
             system += ("\n\nAnswer from the context below when it is relevant; it comes from the user's documents."
                        f"\n\n<context>\n{context}\n</context>")
 {%- endif %}
-        messages = [Message("system", system)]
-        for m in self.request.messages:
-            role = "system" if m.role == "developer" else ("user" if m.role == "tool" else m.role)
-            messages.append(Message(role, m.text()))
+        messages = [Message("system", system), *self.request.gateway_messages()]
         self.prompt = prompt
         self.call = ModelCall(model=self.request.model or self.rt.gateway.default_model(), messages=tuple(messages),
                               params=self.request.params(), prompt_name=prompt.name, prompt_version=prompt.version)
@@ -289,7 +286,7 @@ class Turn:
             finish_reason=self.summary.finish_reason, provider=self.trace.provider, model=self.trace.model,
             response_model=self.summary.response_model, response_id=self.summary.response_id,
             input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=estimated,
-            retrieved_document_ids=self.retrieved_document_ids,
+            retrieved_document_ids=self.retrieved_document_ids, tool_calls=self.summary.tool_calls.calls(),
         )
 
 

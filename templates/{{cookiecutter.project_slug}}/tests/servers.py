@@ -62,6 +62,9 @@ class Behaviour:
     input_tokens: int = 11
     output_tokens: int = 5
     model_suffix: str = "-2025-01-01"
+    # Tool calls to make instead of text: (name, argument JSON in the fragments the provider streams).
+    tool_calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    tool_fail_after_start: bool = False  # send the first call's start, then fail (mid-stream)
 
 
 @dataclass
@@ -131,6 +134,30 @@ class StubUpstream:
 
         async def frames() -> AsyncIterator[bytes]:
             base = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 1, "model": model}
+            if b.tool_calls:
+                # The shape OpenAI streams (recorded): role + call start with empty arguments, then fragments.
+                for n, (name, fragments) in enumerate(b.tool_calls):
+                    start = {"index": n, "id": f"call_stub{n}", "type": "function",
+                             "function": {"name": name, "arguments": ""}}
+                    delta: dict[str, Any] = {"tool_calls": [start]}
+                    if n == 0:
+                        delta = {"role": "assistant", "content": None, **delta, "refusal": None}
+                    yield _data({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                                      "finish_reason": None}]})
+                    if b.tool_fail_after_start:
+                        yield _data({"error": {"message": "stub failed mid-stream", "type": "server_error"}})
+                        return
+                    for fragment in fragments:
+                        yield _data({**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+                            {"index": n, "function": {"arguments": fragment}}]}, "logprobs": None,
+                            "finish_reason": None}]})
+                yield _data({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                                  "finish_reason": "tool_calls"}]})
+                yield _data({**base, "choices": [], "usage": {"prompt_tokens": b.input_tokens,
+                                                             "completion_tokens": b.output_tokens,
+                                                             "total_tokens": b.input_tokens + b.output_tokens}})
+                yield b"data: [DONE]\n\n"
+                return
             yield _data({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
             if b.token_delay:
                 await anyio.sleep(b.token_delay)
@@ -161,6 +188,28 @@ class StubUpstream:
         async def frames() -> AsyncIterator[bytes]:
             yield _event("message_start", {"type": "message_start", "message": {
                 "id": "msg_stub", "model": model, "usage": {"input_tokens": b.input_tokens, "output_tokens": 1}}})
+            if b.tool_calls:
+                # A short text block first, as Claude often does, so block and tool indexes differ.
+                yield _event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                     "content_block": {"type": "text", "text": ""}})
+                yield _event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                     "delta": {"type": "text_delta", "text": "Let me check."}})
+                yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                for n, (name, fragments) in enumerate(b.tool_calls, start=1):
+                    yield _event("content_block_start", {"type": "content_block_start", "index": n, "content_block": {
+                        "type": "tool_use", "id": f"toolu_stub{n}", "name": name, "input": {}}})
+                    if b.tool_fail_after_start:
+                        yield _event("error", {"type": "error", "error": {"type": "overloaded_error",
+                                                                          "message": "stub overloaded"}})
+                        return
+                    for fragment in fragments:
+                        yield _event("content_block_delta", {"type": "content_block_delta", "index": n, "delta": {
+                            "type": "input_json_delta", "partial_json": fragment}})
+                    yield _event("content_block_stop", {"type": "content_block_stop", "index": n})
+                yield _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+                                               "usage": {"output_tokens": b.output_tokens}})
+                yield _event("message_stop", {"type": "message_stop"})
+                return
             yield _event("content_block_start", {"type": "content_block_start", "index": 0,
                                                  "content_block": {"type": "text", "text": ""}})
             if b.token_delay:
@@ -190,6 +239,20 @@ class StubUpstream:
         model = request.path_params["model_action"].split(":")[0] + b.model_suffix
 
         async def frames() -> AsyncIterator[bytes]:
+            if b.tool_calls:
+                # Gemini sends each call whole (name + args object) in a functionCall part.
+                parts = [{"functionCall": {"name": name, "args": json.loads("".join(fragments))}}
+                         for name, fragments in b.tool_calls]
+                if b.tool_fail_after_start:
+                    yield _data({"candidates": [{"content": {"role": "model", "parts": parts[:1]}}],
+                                 "modelVersion": model, "responseId": "gem_stub"})
+                    yield _data({"error": {"code": 503, "message": "stub unavailable"}})
+                    return
+                yield _data({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
+                             "modelVersion": model, "responseId": "gem_stub",
+                             "usageMetadata": {"promptTokenCount": b.input_tokens,
+                                               "candidatesTokenCount": b.output_tokens}})
+                return
             for i, text in enumerate(b.chunks):
                 if b.fail_after is not None and i == b.fail_after:
                     yield _data({"error": {"code": 503, "message": "stub unavailable"}})

@@ -63,7 +63,8 @@ def test_settings_accept_the_names_infra_sets(monkeypatch: pytest.MonkeyPatch) -
 
 def test_unsupported_openai_features_are_refused_not_ignored(client: TestClient, auth_headers: dict[str, str]) -> None:
     base = {"messages": [{"role": "user", "content": "hi"}]}
-    for extra, word in (({"n": 2}, "n:"), ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools:")):
+    for extra, word in (({"n": 2}, "n:"), ({"functions": [{"name": "f"}]}, "functions:"),
+                        ({"tool_choice": {"type": "function", "function": {"name": "g"}}}, "tool_choice:")):
         response = client.post("/v1/chat/completions", headers=auth_headers, json={**base, **extra})
         assert response.status_code == 400 and word in response.json()["error"]["message"]
     assert client.post("/v1/chat/completions", headers=auth_headers, json={**base, "n": 1}).status_code == 200

@@ -98,11 +98,24 @@ async def chunk_payloads(turn: Turn, events: AsyncIterator[Event],
                          include_usage: bool) -> AsyncIterator[dict[str, Any] | str]:
     """Chunk payloads; the finish chunk, usage and [DONE] come only after the record is committed."""
     writer = ChunkWriter(turn)
-    yield writer.chunk({"role": "assistant", "content": ""})
+    # With tools the role chunk waits for the first output, so a tool-only answer starts like OpenAI's
+    # (`content: null`) and SDK accumulation ends with content None, not "".
+    announced = not turn.call.params.get("tools")
+    if announced:
+        yield writer.chunk({"role": "assistant", "content": ""})
     try:
         async for event in events:
             if event.text:
+                if not announced:
+                    announced = True
+                    yield writer.chunk({"role": "assistant", "content": ""})
                 yield writer.content(event.text)
+            for item in event.tool_calls:  # one call delta per chunk, as OpenAI streams them
+                delta: dict[str, Any] = {"tool_calls": [item]}
+                if not announced:
+                    announced = True
+                    delta = {"role": "assistant", "content": None, **delta, "refusal": None}
+                yield writer.chunk(delta)
     except GatewayError as exc:
         # Status 200 is already sent; the error travels as the last chunk (OpenAI SDKs raise on it).
         yield error_payload(exc)
@@ -110,6 +123,8 @@ async def chunk_payloads(turn: Turn, events: AsyncIterator[Event],
     except Exception as exc:  # the record could not be written: do not claim a complete answer
         yield error_payload(exc)
         return
+    if not announced:
+        yield writer.chunk({"role": "assistant", "content": ""})
     yield writer.chunk({}, turn.summary.finish_reason or "stop")
     if include_usage:
         yield writer.usage()

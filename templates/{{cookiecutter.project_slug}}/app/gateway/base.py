@@ -11,9 +11,40 @@ import httpx
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A complete tool call the model made (OpenAI naming: `arguments` is a JSON text)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
 class Message:
-    role: str  # system | user | assistant
+    role: str  # system | user | assistant | tool
     content: str
+    # Assistant turns that called tools, and the tool result that answers one of those calls.
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    # Content given as OpenAI parts (text, image_url), kept for providers that take images.
+    parts: tuple[dict[str, Any], ...] = ()
+
+    def images(self) -> list[str]:
+        return [p["image_url"]["url"] for p in self.parts if p.get("type") == "image_url"]
+
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role,
+                               "content": list(self.parts) if self.parts else (self.content or None)}
+        if out["content"] is None and not self.tool_calls:
+            out["content"] = ""
+        if self.tool_calls:
+            out["tool_calls"] = [t.to_openai() for t in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
 
 @dataclass(frozen=True)
@@ -30,7 +61,22 @@ class ModelCall:
         return replace(self, model=model)
 
     def text(self) -> str:
-        return "\n".join(f"{m.role}: {m.content}" for m in self.messages)
+        return "\n".join(f"{m.role}: {m.content}" + "".join(f" {t.name}({t.arguments})" for t in m.tool_calls)
+                         for m in self.messages)
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The request's function tools as OpenAI `{"type": "function", "function": {...}}` objects."""
+        return list(self.params.get("tools") or [])
+
+    def features(self) -> list[str]:
+        """The request fields beyond plain text chat; a provider must support each one (or refuse with 400)."""
+        used = [k for k in ("tools", "tool_choice", "parallel_tool_calls", "response_format")
+                if self.params.get(k) is not None]
+        if any(m.tool_calls or m.tool_call_id for m in self.messages) and "tools" not in used:
+            used.append("tools")
+        if any(m.images() for m in self.messages):
+            used.append("image_url")
+        return used
 
 
 @dataclass
@@ -43,6 +89,38 @@ class Event:
     output_tokens: int | None = None
     response_model: str | None = None
     response_id: str | None = None
+    # OpenAI `delta.tool_calls` items: the first for a call has index, id, type and function.name (with
+    # arguments ""); later ones carry only index and an arguments fragment.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def tool_call_start(index: int, call_id: str, name: str) -> dict[str, Any]:
+    return {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+
+
+def tool_call_args(index: int, fragment: str) -> dict[str, Any]:
+    return {"index": index, "function": {"arguments": fragment}}
+
+
+class ToolCalls:
+    """Folds streamed `delta.tool_calls` items into complete calls, the way the OpenAI SDK does."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def add(self, deltas: list[dict[str, Any]]) -> None:
+        for delta in deltas:
+            call = self._calls.setdefault(int(delta.get("index", 0)), {"id": "", "name": "", "arguments": ""})
+            call["id"] = delta.get("id") or call["id"]
+            function = delta.get("function") or {}
+            call["name"] = function.get("name") or call["name"]
+            call["arguments"] += function.get("arguments") or ""
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def calls(self) -> list[ToolCall]:
+        return [ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(self._calls.items())]
 
 
 class Provider(Protocol):
@@ -75,6 +153,16 @@ class ClientRequestError(GatewayError):
 
     status = 400
     code = "invalid_request_error"
+
+
+class UnsupportedFeatureError(ClientRequestError):
+    """The chosen provider cannot do something the request asks for: refused, never silently dropped."""
+
+    def __init__(self, provider: str, field: str, detail: str = "") -> None:
+        super().__init__(f"{provider} does not support `{field}`" + (f": {detail}" if detail else
+                         "; leave it out or pick a model served by a provider that supports it"))
+        self.provider = provider
+        self.field = field
 
 
 class ModelColdError(ProviderError):

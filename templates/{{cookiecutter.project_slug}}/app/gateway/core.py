@@ -26,6 +26,7 @@ from app.gateway.base import (
     ModelUnavailableError,
     Provider,
     ProviderError,
+    ToolCalls,
     UnknownModelError,
 )
 from app.gateway.breaker import CircuitBreaker
@@ -134,6 +135,25 @@ class Gateway:
                 chain.append((name, self.settings.provider_models[name]))
         return chain
 
+    def route_for(self, call: ModelCall, trace: CallTrace) -> list[tuple[str, str]]:
+        """`route` narrowed to providers that support every feature the call uses (tools, response_format,
+        images): the model's own provider refuses with a 400 naming itself and the field; a fallback that
+        cannot serve the call is skipped (and noted in the trace), never sent a degraded request."""
+        chain = []
+        for index, (name, model) in enumerate(self.route(call.model)):
+            check = getattr(self.providers[name], "check", None)
+            try:
+                if check is not None:
+                    check(call)
+            except ClientRequestError as exc:
+                if index == 0:
+                    raise
+                trace.attempts.append({"provider": name, "model": model, "error": f"skipped: {exc}",
+                                       "status": None, "ms": 0.0})
+                continue
+            chain.append((name, model))
+        return chain
+
     def default_model(self) -> str:
         if self.settings.default_model:
             return self.settings.default_model
@@ -162,7 +182,7 @@ class Gateway:
         """Events of the first provider that produces a chunk. `deadline` (time.monotonic) bounds the wait
         for a cold self-hosted model; `trace` collects the provider used and every failed attempt."""
         cold: ModelUnavailableError | None = None
-        for index, (name, model) in enumerate(self.route(call.model)):
+        for index, (name, model) in enumerate(self.route_for(call, trace)):
             provider, breaker = self.providers[name], self.breakers[name]
             if not breaker.allow():
                 trace.attempts.append({"provider": name, "model": model, "error": "circuit open", "status": None,
@@ -259,6 +279,7 @@ class Summary:
         self.response_model: str | None = None
         self.response_id: str | None = None
         self.chunks = 0
+        self.tool_calls = ToolCalls()
 
     def add(self, event: Event) -> None:
         if event.text:
@@ -270,5 +291,7 @@ class Summary:
             self.input_tokens = event.input_tokens
         if event.output_tokens is not None:
             self.output_tokens = event.output_tokens
+        if event.tool_calls:
+            self.tool_calls.add(event.tool_calls)
         self.response_model = event.response_model or self.response_model
         self.response_id = event.response_id or self.response_id

@@ -5,6 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+{% if cookiecutter.use_case == 'agents' -%}
+import app.agents.models  # noqa: F401
+{% endif -%}
 import app.db.models  # noqa: F401  (registers the core tables on Base.metadata)
 {%- if cookiecutter.task_queue != 'none' %}
 import app.jobs.models  # noqa: F401

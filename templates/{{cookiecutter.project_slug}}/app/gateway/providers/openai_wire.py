@@ -11,13 +11,13 @@ import httpx
 from app.gateway.base import Event, ModelCall, ProviderError, raise_for_status, sse_events
 
 PASSTHROUGH = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
-               "frequency_penalty", "user", "response_format")
+               "frequency_penalty", "user", "response_format", "tools", "tool_choice", "parallel_tool_calls")
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": call.model,
-        "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+        "messages": [m.to_openai() for m in call.messages],
         "stream": True,
         # Without this the upstream never reports streamed usage, and billing would see zeros.
         "stream_options": {"include_usage": True},
@@ -38,7 +38,10 @@ def parse_chunk(provider: str, data: str) -> Event:
     choices = chunk.get("choices") or []
     if choices:
         choice = choices[0]
-        event.text = (choice.get("delta") or {}).get("content") or ""
+        delta = choice.get("delta") or {}
+        event.text = delta.get("content") or ""
+        # Passed on as they came: OpenAI-compatible servers already speak the shape our clients expect.
+        event.tool_calls = [t for t in delta.get("tool_calls") or [] if isinstance(t, dict)]
         event.finish_reason = choice.get("finish_reason")
     usage = chunk.get("usage")
     if usage:
