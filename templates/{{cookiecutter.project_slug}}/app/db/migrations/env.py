@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import app.db.models  # noqa: F401  (registers the core tables on Base.metadata)
+import app.evals.models  # noqa: F401  (feedback and eval runs)
 {%- if cookiecutter.task_queue != 'none' %}
 import app.jobs.models  # noqa: F401
 {%- endif %}
