@@ -103,8 +103,8 @@ function renderProvenance(panel, record) {
 
 function feedbackControls(turn, interactionId, panel) {
   const box = el("div", "feedback");
-  const up = el("button", "secondary", "👍");
-  const down = el("button", "secondary", "👎");
+  const up = el("button", "secondary", "👍 good");
+  const down = el("button", "secondary", "👎 bad");
   up.type = down.type = "button";
   up.title = "Good answer";
   down.title = "Bad answer";
