@@ -2,12 +2,14 @@
 
 It is chosen only when no real provider has credentials, and the app logs a WARNING at startup while it
 is active. Its answer depends only on the prompt, it streams one word per FAKE_TOKEN_DELAY_MS, and it
-reports usage like a real provider (one token per word).
+reports usage like a real provider (one token per word). It follows one kind of instruction, so that a prompt
+change shows up in offline evals: every system-prompt line `Always mention: <text>` appends <text> to the answer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator
 
 import anyio
@@ -15,6 +17,7 @@ import anyio
 from app.gateway.base import Event, ModelCall
 from app.settings import Settings
 
+MENTION = re.compile(r"^\s*Always mention:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")
 
 
@@ -24,7 +27,9 @@ def answer(call: ModelCall) -> list[str]:
     echo = last.split()[:12]
     filler = [WORDS[b % len(WORDS)] for b in digest[:8]]
     limit = call.params.get("max_tokens") or call.params.get("max_completion_tokens")
-    words = ["[fake", "provider]", "You", "said:", *echo, "|", *filler]
+    system = "\n".join(m.content for m in call.messages if m.role == "system")
+    mentions = [word for text in MENTION.findall(system) for word in ["|", *text.split()]]
+    words = ["[fake", "provider]", "You", "said:", *echo, "|", *filler, *mentions]
     return words[:limit] if limit else words
 
 
