@@ -14,10 +14,12 @@ from fastapi.testclient import TestClient
 
 from app.db import base as db
 from app.evals import scorers
+from app.evals.__main__ import main
 from app.evals.dataset import EvalError, load
 from app.evals.export import turns
 from app.evals.models import EvalRun
 from app.main import create_app
+from app.settings import get_settings
 from tests.conftest import PROJECT, headers_for
 
 
@@ -27,6 +29,9 @@ def evals(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     env = {**os.environ, "DATABASE_URL": database_url, "FAKE_TOKEN_DELAY_MS": "0", "LOG_LEVEL": "WARNING"}
 {%- if cookiecutter.vector_store == 'pgvector' %}
     env["PGVECTOR_URL"] = request.getfixturevalue("pg_url")
+{%- elif cookiecutter.vector_store == 'qdrant' %}
+    # Embedded Qdrant locks its folder: the CLI gets its own, apart from the in-process app's.
+    env["QDRANT_PATH"] = str(tmp_path / "qdrant-evals")
 {%- endif %}
 
     def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +41,24 @@ def evals(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     return run
 
 
-def test_starter_dataset_passes_and_matches_the_committed_baseline(evals: Any, tmp_path: Path,
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """The same commands in-process (no interpreter start-up), for the cases that need no model calls."""
+    monkeypatch.chdir(PROJECT)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield run
+    get_settings.cache_clear()
+
+
+def test_starter_dataset_passes_and_matches_the_committed_baseline(evals: Any, cli: Any, tmp_path: Path,
                                                                   database_url: str) -> None:
     out = tmp_path / "starter.json"
     done = evals("run", "--out", str(out))
@@ -52,23 +74,23 @@ def test_starter_dataset_passes_and_matches_the_committed_baseline(evals: Any, t
     assert document["aggregate"]["hit_rate"] == 1.0 and document["aggregate"]["mrr"] == 1.0
     assert sorted(document["params"]["documents"]) == ["refunds", "shipping", "warranty"]
 {%- endif %}
-    compared = evals("compare", "evals/baseline.json", str(out))
-    assert compared.returncode == 0, compared.stdout + compared.stderr
+    code, stdout, stderr = cli("compare", "evals/baseline.json", str(out))
+    assert code == 0, stdout + stderr
     # Stored with its parameters: comparable by run id as well as by file.
     db.configure(database_url)
     with db.session_scope() as session:
         run = session.get(EvalRun, document["run_id"])
         assert run is not None and run.params["prompt"] == document["params"]["prompt"]
         assert run.summary["pass_rate"] == 1.0
-    by_id = evals("compare", document["run_id"], str(out))
-    assert by_id.returncode == 0, by_id.stdout + by_id.stderr
+    code, stdout, stderr = cli("compare", document["run_id"], str(out))
+    assert code == 0 and f"| {first['id']} |" in stdout, stdout + stderr
 
 
 PROMPT_V1 = "You are the support assistant.\nAlways mention: refunds take 30 days\n"
 PROMPT_V2 = "You are the support assistant.\n"  # the planted regression: the refund rule was dropped
 
 
-def test_compare_catches_a_prompt_version_that_drops_a_required_fact(evals: Any, tmp_path: Path) -> None:
+def test_compare_catches_a_prompt_version_that_drops_a_required_fact(evals: Any, cli: Any, tmp_path: Path) -> None:
     prompts = tmp_path / "prompts" / "assistant"
     prompts.mkdir(parents=True)
 {%- if cookiecutter.prompt_versioning %}
@@ -105,11 +127,11 @@ def test_compare_catches_a_prompt_version_that_drops_a_required_fact(evals: Any,
     assert "| greeting | facts | 1.00 | 1.00 | +0.00 |  |" in compared.stdout
     assert "| ALL | pass rate | 1.00 | 0.50 | -0.50 | REGRESSION |" in compared.stdout
     # The same run against itself is clean, and the threshold is honoured.
-    assert evals("compare", str(tmp_path / "a.json"), str(tmp_path / "a.json")).returncode == 0
-    assert evals("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--threshold", "1").returncode == 0
+    assert cli("compare", str(tmp_path / "a.json"), str(tmp_path / "a.json"))[0] == 0
+    assert cli("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--threshold", "1")[0] == 0
 
 
-def test_bad_input_is_one_line_and_exit_2(evals: Any, tmp_path: Path) -> None:
+def test_bad_input_is_one_line_and_exit_2(cli: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "messages": [{"role": "user", "content": "hi"}]}\n{"id": "y", "messages": []}\n')
     for args, message in [
@@ -119,9 +141,9 @@ def test_bad_input_is_one_line_and_exit_2(evals: Any, tmp_path: Path) -> None:
         (("compare", str(tmp_path / "nope.json"), str(tmp_path / "nope.json")), "not found"),
         (("compare", "evals/baseline.json", "evals/baseline.json", "--threshold", "2"), "between 0 and 1"),
     ]:
-        done = evals(*args)
-        assert done.returncode == 2, (args, done.stdout, done.stderr)
-        assert message in done.stderr and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+        code, stdout, stderr = cli(*args)
+        assert code == 2, (args, stdout, stderr)
+        assert message in stderr and "Traceback" not in stderr and len(stderr.splitlines()) == 1
 
 
 def test_export_from_feedback_round_trips(make_settings: Any, tenant: str, evals: Any, tmp_path: Path) -> None:
