@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import service
-from app.api import chat, interactions, system{% if cookiecutter.usage_billing != 'none' %}, usage{% endif %}{% if cookiecutter.streaming == 'websocket' %}, ws{% endif %}
+from app import playground, service
+from app.api import chat, feedback, interactions, system{% if cookiecutter.usage_billing != 'none' %}, usage{% endif %}{% if cookiecutter.streaming == 'websocket' %}, ws{% endif %}
 from app.api.middleware import RequestContext, install_error_handlers
 {%- if cookiecutter.auth == 'api_key' %}
 from app.auth.ratelimit import LIMITER
@@ -71,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(chat.router)
     app.include_router(interactions.router)
+    app.include_router(feedback.router)
+    if settings.playground_on():
+        app.include_router(playground.router)
 {%- if cookiecutter.usage_billing != 'none' %}
     app.include_router(usage.router)
 {%- endif %}

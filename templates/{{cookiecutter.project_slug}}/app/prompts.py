@@ -36,6 +36,16 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", path.stem)) or (0,)
 
 
+def versions(directory: str, name: str) -> list[str]:
+    """The versions `load` accepts besides 'latest', oldest first (the playground offers them)."""
+{%- if cookiecutter.prompt_versioning %}
+    return [f.stem for f in sorted((Path(directory) / name).glob("*.md"), key=_version_key)]
+{%- else %}
+    path = Path(directory) / f"{name}.md"
+    return [load(directory, name).version] if path.is_file() else []
+{%- endif %}
+
+
 @lru_cache(maxsize=64)
 def load(directory: str, name: str, version: str = "latest") -> Prompt:
     base = Path(directory)

@@ -61,6 +61,18 @@ def storable(text: str | None) -> str | None:
     return text
 
 
+def _current_trace_id() -> str | None:
+    """The OpenTelemetry trace this request runs in, so an answer links to its spans (None without tracing)."""
+{%- if cookiecutter.observability != 'none' %}
+    from opentelemetry import trace as otel_trace
+
+    context = otel_trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+{%- else %}
+    return None
+{%- endif %}
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -147,6 +159,8 @@ class Turn:
         self.summary = Summary()
         self.trace = CallTrace()
         self.retrieved_document_ids: list[str] = []
+        self.retrieved_chunks: list[dict[str, object]] = []
+        self.trace_id = _current_trace_id()
         self.finished = False
         self.completed = False
         self.usage_recorded: bool | None = None
@@ -166,6 +180,8 @@ class Turn:
         chunks = await memory.retrieve(tenant=self.tenant, query=query, k=settings.retrieval_k)
         if chunks:
             self.retrieved_document_ids = list(dict.fromkeys(str(c.document_id) for c in chunks))
+            self.retrieved_chunks = [{"document_id": str(c.document_id), "chunk_index": c.chunk_index,
+                                      "score": c.score, "text": c.text} for c in chunks]
             context = "\n\n".join(f"[{c.document_id}#{c.chunk_index}]\n{c.text}" for c in chunks)
             system += ("\n\nAnswer from the context below when it is relevant; it comes from the user's documents."
                        f"\n\n<context>\n{context}\n</context>")
@@ -234,6 +250,8 @@ class Turn:
                 finish_reason=storable(self.summary.finish_reason), status=status, error=storable(error),
                 trace_content=mode, input_text=storable(keep(self.tenant_text(), mode)),
                 output_text=storable(keep("".join(self.summary.text), mode)),
+                trace_id=self.trace_id,
+                retrieved_chunks=[{**c, "text": storable(keep(str(c["text"]), mode))} for c in self.retrieved_chunks],
             ))
 {%- if cookiecutter.usage_billing != 'none' %}
             if served and (input_tokens or output_tokens):

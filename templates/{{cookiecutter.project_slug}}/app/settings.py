@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     retrieval_k: int = Field(4, ge=1, le=50, description="Chunks retrieved into the prompt per chat request.")
 {%- endif %}
 
+    # --- iteration loop (issue 19, helper H8): the /playground page
+    app_env: str = Field("development", description="'production' turns the playground off by default.")
+    playground_enabled: bool | None = Field(
+        None, description="Serve /playground; unset means on everywhere except APP_ENV=production.")
+    # --- end iteration loop
+
     # --- limits
     max_body_bytes: int = Field(1_000_000, gt=0)
 {%- if cookiecutter.auth == 'api_key' %}
@@ -188,6 +194,11 @@ class Settings(BaseSettings):
             known = [*BLUEPRINT_PROVIDERS, "fake"]
             raise ValueError(f"MODEL_MAP names unknown provider(s) {unknown}; use one of {known}")
         return self
+
+    def playground_on(self) -> bool:
+        if self.playground_enabled is not None:
+            return self.playground_enabled
+        return self.app_env.strip().lower() != "production"
 
     def credentials(self, provider: str) -> bool:
         """Whether a provider has what it needs to be called."""

@@ -114,6 +114,9 @@ class Interaction(Base):
     trace_content: Mapped[str] = mapped_column(String(16))
     input_text: Mapped[str | None] = mapped_column(Text)
     output_text: Mapped[str | None] = mapped_column(Text)
+    # Added by 0006_feedback_evals (the iteration loop): shown under each answer in the playground.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    retrieved_chunks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class IdempotencyRecord(Base):

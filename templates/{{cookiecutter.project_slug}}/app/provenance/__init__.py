@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.db.base import session_scope
-from app.db.models import Interaction
+from app.db.models import Interaction, UsageRecord
+from app.evals.models import Feedback
 
 
 def interaction_id_from(public_id: str) -> str:
@@ -21,7 +22,17 @@ def load(public_id: str, tenant: str) -> dict[str, Any] | None:
     with session_scope() as session:
         row = session.scalar(select(Interaction).where(Interaction.id == interaction_id_from(public_id),
                                                        Interaction.tenant_id == tenant))
-        return None if row is None else to_dict(row)
+        if row is None:
+            return None
+        record = to_dict(row)
+        # The iteration loop's additions (issue 19): billed cost and feedback, read from their own tables.
+        cost = session.scalar(select(UsageRecord.cost_usd).where(UsageRecord.interaction_id == row.id))
+        record["cost_usd"] = float(cost) if cost is not None else None
+        record["feedback"] = [{"rating": "up" if f.rating > 0 else "down", "comment": f.comment,
+                               "created_at": _iso(f.created_at)}
+                              for f in session.scalars(select(Feedback).where(Feedback.interaction_id == row.id)
+                                                       .order_by(Feedback.id))]
+        return record
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -59,4 +70,6 @@ def to_dict(row: Interaction) -> dict[str, Any]:
         "trace_content": row.trace_content,
         "input_text": row.input_text,
         "output_text": row.output_text,
+        "trace_id": row.trace_id,
+        "retrieved_chunks": row.retrieved_chunks or [],
     }

@@ -9,6 +9,7 @@ from sqlalchemy import engine_from_config, pool
 import app.agents.models  # noqa: F401
 {% endif -%}
 import app.db.models  # noqa: F401  (registers the core tables on Base.metadata)
+import app.evals.models  # noqa: F401  (feedback and eval runs)
 {%- if cookiecutter.task_queue != 'none' %}
 import app.jobs.models  # noqa: F401
 {%- endif %}

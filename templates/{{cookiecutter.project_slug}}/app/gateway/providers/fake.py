@@ -2,7 +2,8 @@
 
 It is chosen only when no real provider has credentials, and the app logs a WARNING at startup while it
 is active. Its answer depends only on the prompt, it streams one word per FAKE_TOKEN_DELAY_MS, and it
-reports usage like a real provider (one token per word).
+reports usage like a real provider (one token per word). It follows one kind of instruction, so that a prompt
+change shows up in offline evals: every system-prompt line `Always mention: <text>` appends <text> to the answer.
 
 Tools, deterministically: it calls every tool whose name appears in the last user message (only the first
 with `parallel_tool_calls: false`; the named one with a forced `tool_choice`; the first tool with
@@ -23,6 +24,7 @@ import anyio
 from app.gateway.base import Event, ModelCall, tool_call_args, tool_call_start
 from app.settings import Settings
 
+MENTION = re.compile(r"^\s*Always mention:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")
 
 
@@ -36,6 +38,8 @@ def answer(call: ModelCall) -> list[str]:
     echo = last.split()[:12]
     filler = [WORDS[b % len(WORDS)] for b in digest[:8]]
     limit = call.params.get("max_tokens") or call.params.get("max_completion_tokens")
+    system = "\n".join(m.content for m in call.messages if m.role == "system")
+    mentions = [word for text in MENTION.findall(system) for word in ["|", *text.split()]]
     tail = call.messages[-1] if call.messages else None
     if tail is not None and tail.role == "tool":
         # Answer from the tool results of this turn, so a client can see they reached the model.
@@ -46,7 +50,7 @@ def answer(call: ModelCall) -> list[str]:
             results.insert(0, m.content)
         words = ["[fake", "provider]", "Tool", "results:", *" | ".join(results).split(), "|", *filler[:2]]
     else:
-        words = ["[fake", "provider]", "You", "said:", *echo, "|", *filler]
+        words = ["[fake", "provider]", "You", "said:", *echo, "|", *filler, *mentions]
     return words[:limit] if limit else words
 
 
