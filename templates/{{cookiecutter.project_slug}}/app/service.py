@@ -251,7 +251,8 @@ class Turn:
                 trace_content=mode, input_text=storable(keep(self.tenant_text(), mode)),
                 output_text=storable(keep("".join(self.summary.text), mode)),
                 trace_id=self.trace_id,
-                retrieved_chunks=[{**c, "text": storable(keep(str(c["text"]), mode))} for c in self.retrieved_chunks],
+                retrieved_chunks=[{**c, "text": storable(keep(str(c["text"]), mode))}
+                                  for c in self.retrieved_chunks],
             ))
 {%- if cookiecutter.usage_billing != 'none' %}
             if served and (input_tokens or output_tokens):
