@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from ..blueprint import Decision, GatewayPlan
 from ..questions import Answers
-from .latency import first_token_timeout_s, retries_for
+from .latency import TimeoutPlan, timeout_plan
 
 
-def gateway_plan(answers: Answers) -> GatewayPlan:
+def gateway_plan(answers: Answers, timeouts: TimeoutPlan | None = None) -> GatewayPlan:
     providers = list(answers.providers)
+    plan = timeouts or timeout_plan(answers)
     return GatewayPlan(
         providers=providers,
         fallback=providers if len(providers) > 1 else [],
-        retries=retries_for(answers.latency_budget_ms),
-        timeout_s=first_token_timeout_s(answers.latency_budget_ms),
+        retries=plan.retries,
+        timeout_s=plan.timeout_s,
+        ttft_p95_s=plan.ttft_p95_s,
+        worst_case_s=plan.worst_case_s,
     )
 
 
