@@ -11,6 +11,14 @@ from .blueprint import Blueprint, Decision
 from .questions import CRITERIA, QUESTIONS
 
 
+def warning_lines(blueprint: Blueprint) -> list[str]:
+    lines = []
+    for w in blueprint.warnings:
+        lines.append(f"warning ({w.check}): {w.message}")
+        lines += [f"  fix {i}. {fix}" for i, fix in enumerate(w.fixes, start=1)]
+    return lines
+
+
 def as_json(blueprint: Blueprint) -> str:
     return json.dumps(blueprint.model_dump(mode="json"), indent=2)
 

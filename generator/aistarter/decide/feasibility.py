@@ -57,7 +57,8 @@ def latency_fixes(answers: Answers, chosen: scaling.Option, budget_s: float) -> 
                     fixes.append(Fix(o.cap.ttft_idle_s <= budget_s, False, o.peak_monthly - base,
                                      f"FP8 weights ({model.weights['fp8'].repo}) on {o.instance.instance_type}: "
                                      f"~{o.cap.ttft_idle_s * 1000:.0f} ms, {_money(o.peak_monthly - base)}"))
-    smaller = [m for m in catalog.models().values() if m.active_params_b < model.active_params_b]
+    smaller = [m for m in catalog.models().values()
+               if m.params_b < model.params_b and m.active_params_b < model.active_params_b]
     if smaller:
         pick = min(smaller, key=lambda m: abs(m.active_params_b - model.active_params_b / 4))
         p = pick.default_precision
