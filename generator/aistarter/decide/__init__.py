@@ -24,8 +24,8 @@ def decide(answers: Answers) -> Blueprint:
         "prompt_tokens_p50": prompt,
         "output_tokens_p50": output,
         "avg_rps": round(scaling.avg_rps(answers), 6),
-        **({"model": server.catalog_model, "precision": server.precision, "max_context_tokens": server.max_model_len}
-           if server else {}),
+        **({"model": server.catalog_model, "precision": server.precision,
+            "max_context_tokens": scaling.wanted_context(answers)} if server else {}),
         **({"region": option.instance.region} if option and answers.cloud != "existing" and answers.region == "auto"
            else {}),
     })
