@@ -381,8 +381,9 @@ def test_strict_turns_warnings_into_exit_2() -> None:
     args = ["recommend", "--no-input", "--set", "use_case=rag", "--set", "self_hosted=small",
             "--set", "providers=local", "--set", "latency_budget_ms=150", "--format", "json"]
     relaxed = runner.invoke(main, args)
-    assert relaxed.exit_code == 0 and "warning (latency)" in relaxed.stderr
-    assert json.loads(relaxed.stdout)["warnings"]
+    assert relaxed.exit_code == 0 and json.loads(relaxed.stdout)["warnings"]
+    table = runner.invoke(main, [*args[:-2], "--format", "table"])
+    assert table.exit_code == 0 and "warning (latency)" in table.stderr and "fix 1. a faster GPU" in table.stderr
     strict = runner.invoke(main, [*args, "--strict"])
     assert strict.exit_code == 2 and "--strict" in strict.stderr
 

@@ -23,6 +23,7 @@ class Decision(_Strict):
     reason: str
     context: str
     rejected: list[str] = Field(default_factory=list, description="Alternatives considered, each with why not.")
+    consequences: list[str] = Field(default_factory=list, description="What follows from the decision, with numbers.")
 
 
 class GatewayPlan(_Strict):
@@ -139,6 +140,13 @@ class FeasibilityWarning(_Strict):
     fixes: list[str] = Field(description="Ranked: the first is the cheapest fix that works.")
 
 
+class QueuePlan(_Strict):
+    in_flight: int = Field(description="Jobs the workers run at once: enough to fill the model's batch.")
+    worker_concurrency: int = Field(description="Jobs one worker process runs at once (async I/O).")
+    worker_max_replicas: int
+    jobs_per_worker: int = Field(description="Queued jobs per worker replica before KEDA adds one.")
+
+
 class Stack(_Strict):
     framework: Literal["fastapi"] = "fastapi"
     streaming: Literal["sse", "websocket", "none"]
@@ -154,6 +162,7 @@ class Stack(_Strict):
     gpu: GpuPlan | None
     model_server: ModelServerPlan | None
     cost: CostEstimate | None
+    queue: QueuePlan | None = None
 
 
 class Blueprint(_Strict):

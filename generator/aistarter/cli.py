@@ -94,9 +94,9 @@ def main() -> None:
     """Turn an AI product's needs into a backend repository and its Kubernetes infrastructure."""
 
 
-def _warn(blueprint: Any, strict: bool) -> None:
-    """Feasibility warnings go to stderr (stdout stays the requested format); --strict makes them fatal."""
-    for line in report.warning_lines(blueprint):
+def _warn(blueprint: Any, strict: bool, quiet: bool = False) -> None:
+    """Feasibility warnings go to stderr (JSON carries them in `warnings` instead); --strict makes them fatal."""
+    for line in [] if quiet else report.warning_lines(blueprint):
         click.echo(line, err=True)
     if strict and blueprint.warnings:
         _fail(f"{len(blueprint.warnings)} feasibility warning(s) and --strict is set")
@@ -118,7 +118,7 @@ def recommend(answers: Answers, fmt: str, strict: bool) -> None:
         click.echo(report.as_markdown(blueprint), nl=False)
     else:
         report.print_table(blueprint, console)
-    _warn(blueprint, strict)
+    _warn(blueprint, strict, quiet=fmt == "json")
 
 
 @main.command()

@@ -112,6 +112,9 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
         cfg["queue"] = {"kind": stack["task_queue"],
                         **_pick(Q_DEFAULTS, "redis_image", "worker_min_replicas", "worker_max_replicas",
                                 "jobs_per_worker")}
+        if stack.get("queue"):  # sized by the decision engine to fill the model's batch
+            cfg["queue"].update(worker_max_replicas=stack["queue"]["worker_max_replicas"],
+                                jobs_per_worker=stack["queue"]["jobs_per_worker"])
     if stack.get("observability", "none") != "none":
         cfg["telemetry"] = {"backend": stack["observability"],
                             "drop_content_attributes": stack.get("trace_content") == "metadata",

@@ -43,6 +43,7 @@ def decide(answers: Answers) -> Blueprint:
         gpu=gpu,
         model_server=server,
         cost=cost,
+        queue=scaling.queue_plan(answers, resolved.task_queue, server),
     )
     rationale = [
         workload.decide(answers),

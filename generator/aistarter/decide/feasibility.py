@@ -74,9 +74,13 @@ def latency_fixes(answers: Answers, chosen: scaling.Option, budget_s: float) -> 
                      f"shorter prompts: at most ~{max_prompt} prompt tokens fit the budget on this GPU "
                      f"(planned p50 {prompt})"))
     hosted = min((h for h in catalog.hosted_models()), key=lambda h: h.ttft_p95_ms)
-    fixes.append(Fix(hosted.ttft_p95_ms / 1000 <= budget_s, False, 0.0,
+    hosted_monthly = scaling.request_usd(hosted, prompt, scaling.tokens(answers)[1]) * scaling.avg_rps(answers) \
+        * scaling.SECONDS_PER_MONTH
+    fixes.append(Fix(hosted.ttft_p95_ms / 1000 <= budget_s, False, hosted_monthly - base,
                      f"a hosted provider: {hosted.provider} {hosted.model} has a first-token p95 of ~"
-                     f"{hosted.ttft_p95_ms} ms (planning figure)"))
+                     f"{hosted.ttft_p95_ms} ms (planning figure) and would cost ~${hosted_monthly:,.0f}/month in "
+                     f"tokens at the average rate, {_money(hosted_monthly - base).replace(' at peak', '')} "
+                     f"against this plan's peak-sized GPUs"))
     need_ms = math.ceil(chosen.cap.ttft_idle_s * (1 + sizing.calibration_band()) * 1000 / 50) * 50
     fixes.append(Fix(True, True, 0.0, f"a longer budget: latency_budget_ms={need_ms} covers the prefill with the "
                                       f"±{sizing.calibration_band():.0%} band"))
@@ -98,7 +102,7 @@ def check(answers: Answers, option: scaling.Option | None, gpu: GpuPlan | None,
                 check="latency",
                 message=f"the first token needs ~{ttft * 1000:.0f} ms ±{band:.0%} on an idle replica (prefill of "
                 f"{prompt} tokens on {option.fit.tp}x {option.gpu.name} alone is ~{prefill * 1000:.0f} ms), "
-                f"{ttft / budget_s:.1f}x the {answers.latency_budget_ms} ms budget",
+                f"{ttft / budget_s:.2f}x the {answers.latency_budget_ms} ms budget",
                 fixes=_rank(latency_fixes(answers, option, budget_s)),
             ))
         wanted = scaling.wanted_context(answers)
@@ -161,7 +165,9 @@ def check(answers: Answers, option: scaling.Option | None, gpu: GpuPlan | None,
         fixes = []
         if len(answers.providers) > 1:
             fixes.append(f"fewer providers in the fallback chain: each needs ~{timeouts.ttft_p95_s:g} s")
-        fixes.append(f"a faster first provider: {fastest.provider} {fastest.model} (~{fastest.ttft_p95_ms} ms p95)")
+        enough = len(answers.providers) * fastest.ttft_p95_ms / 1000 <= budget_s
+        fixes.append(f"a faster first provider: {fastest.provider} {fastest.model} (~{fastest.ttft_p95_ms} ms p95)"
+                     + ("" if enough else " (not enough on its own)"))
         need_ms = math.ceil(timeouts.ttft_p95_s * len(answers.providers) * 1000)
         fixes.append(f"a longer budget: latency_budget_ms={need_ms}")
         warnings.append(FeasibilityWarning(

@@ -32,7 +32,15 @@ def decide(answers: Answers) -> Decision:
         decision=f"An in-process gateway speaking each vendor's HTTP API: {fallback}",
         reason="Providers fail and rate-limit; plugging several in behind one OpenAI-compatible API keeps the "
         "product up and lets you swap models. In-process costs no extra hop, unlike a proxy service.",
-        context=f"providers={','.join(answers.providers)}",
+        context=f"providers={','.join(answers.providers)}, latency_budget_ms={answers.latency_budget_ms}",
+        consequences=[
+            f"Worst case before the user sees an error: {plan.worst_case_s:g} s ({len(plan.providers)} provider(s) "
+            f"x {1 + plan.retries} attempt(s) x {plan.timeout_s:g} s + backoff), inside the "
+            f"{answers.latency_budget_ms / 1000:g} s budget.",
+            "A provider that fails 5 times in a row is skipped for 30 s (circuit breaker), so an outage costs "
+            "one timeout per request, not one per attempt.",
+            "Adding a provider is one settings entry and its API key; removing one is deleting it from the list.",
+        ],
         rejected=[
             "LiteLLM proxy: an extra network hop (measured in bench/), ~100 dependencies, and a supply-chain "
             "incident in 1.82.7/1.82.8",

@@ -19,6 +19,7 @@ from ..blueprint import (
     GpuPlan,
     MemoryFit,
     ModelServerPlan,
+    QueuePlan,
     Taint,
     Throughput,
 )
@@ -261,6 +262,28 @@ def gpu_plan(answers: Answers, server: ModelServerPlan | None, option: Option | 
         pool_label_value=catalog.GPU_POOL_LABEL[1],
         taint=Taint(key=key, value=value, effect=effect),  # type: ignore[arg-type]
     )
+
+
+# --- queue workers -------------------------------------------------------------------------------------------------
+
+MAX_WORKER_CONCURRENCY = 32  # async jobs per worker process before one CPU core becomes the limit
+HOSTED_TPOT_S = 0.02  # planning figure for a hosted model's per-token time (50 tokens/s)
+
+
+def queue_plan(answers: Answers, task_queue: str, server: ModelServerPlan | None) -> QueuePlan | None:
+    """Workers keep the model busy: self-hosted, every replica's batch (max_num_seqs x max_replicas); hosted,
+    Little's law on peak x request time. Fewer jobs in flight leave GPUs idle; more only queue inside vLLM."""
+    if task_queue == "none":
+        return None
+    if server is not None:
+        in_flight = server.max_num_seqs * server.max_replicas
+    else:
+        prompt, output = tokens(answers)
+        in_flight = math.ceil(answers.peak_rps * (1.0 + output * HOSTED_TPOT_S))
+    in_flight = max(1, in_flight)
+    per_worker = min(MAX_WORKER_CONCURRENCY, in_flight)
+    return QueuePlan(in_flight=in_flight, worker_concurrency=per_worker,
+                     worker_max_replicas=max(1, math.ceil(in_flight / per_worker)), jobs_per_worker=per_worker)
 
 
 # --- cost ----------------------------------------------------------------------------------------------------------
@@ -536,6 +559,20 @@ def decide(answers: Answers, api: ApiPlan, server: ModelServerPlan | None, gpu: 
             f"{_zero_text(answers, server)}"
         ),
         reason="\n".join([memory, throughput, replicas + cost_text]),
+        consequences=[
+            "A cold start takes ~" + " + ".join(f"{v} s {k}" for k, v in
+                                               sizing.cold_start_parts(model, precision).items())
+            + f" = {server.cold_start_s} s; requests arriving meanwhile wait up to the "
+            f"{answers.latency_budget_ms} ms budget, then get 503 + Retry-After"
+            + (" or go to the hosted fallback." if hosted_fallback(answers) else "."),
+            f"Every figure above is an estimate with a ±{band:.0%} band from the calibration table "
+            "(catalog_data/calibration.yaml); measure your own TTFT and tokens/s with `bench/` and adjust "
+            "max_num_seqs and the replica counts in Pulumi.dev.yaml.",
+            "The warm floor runs on-demand capacity: spot reclaims would drop the requests it exists to serve"
+            + ("; this plan has no warm floor, so the whole pool may use spot." if gpu.spot else "."),
+            f"Prices are list prices as of {option.instance.as_of or 'n/a'}; `aistarter catalog check` fails once "
+            "they are older than 180 days.",
+        ],
         context=f"model={model.name} ({model.params_b:g}B params, {model.active_params_b:g}B active, "
         f"{model.native_context:,}-token native context, {model.license}), precision={precision}, "
         f"prompt/output tokens p50={prompt}/{output}, max_context_tokens={server.max_model_len}, "
