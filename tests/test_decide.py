@@ -295,8 +295,8 @@ def test_cache_is_sized_from_the_weights() -> None:
 
 def test_batch_respects_the_per_token_target_and_the_kv_room() -> None:
     model, gpu = catalog.models()["qwen2.5-72b"], catalog.gpus()["nvidia-h100-80gb"]
-    cap = sizing.capacity(model, "bf16", gpu, 4, 4000, 300, 410_766, 16384, 0.060)
-    assert cap.tpot_s <= 0.060 and cap.limited_by == "latency"
+    cap = sizing.capacity(model, "bf16", gpu, 4, 4000, 300, 410_766, 16384, 0.030)
+    assert sizing.decode_step_s(model, "bf16", gpu, 4, cap.batch, 4150) <= 0.030 and cap.limited_by == "latency"
     tight = sizing.capacity(model, "bf16", gpu, 4, 4000, 300, 16384 + 3 * 4300, 16384, 10.0)
     assert tight.batch == 4 and tight.limited_by == "kv"
 

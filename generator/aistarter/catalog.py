@@ -8,6 +8,7 @@ when a price is older than PRICE_MAX_AGE_DAYS. Change a figure in the data files
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -257,3 +258,24 @@ def check(today: dt.date | None = None, max_age_days: int = PRICE_MAX_AGE_DAYS) 
             findings.append(Finding(where, f"price is {age} days old (as_of {as_of}; limit {max_age_days}): "
                                            f"re-read {row['source']} and update the row"))
     return findings
+
+
+def __getattr__(name: str) -> object:
+    """The first engine's tables, derived from the catalog on first use (kept so old callers still import them)."""
+    if name == "MODEL_LOAD_S":
+        return {size: math.ceil(models()[m].weights[models()[m].default_precision].gb / WEIGHTS_LOAD_GBS)
+                + ENGINE_INIT_S for size, m in AUTO_MODEL.items()}
+    if name == "GPU_OFFERS":
+        from .decide import scaling
+        from .questions import Answers
+
+        table = {}
+        for cloud in ("aws", "gcp", "azure", "existing"):
+            for size in ("small", "large"):
+                option = scaling.choose(Answers(self_hosted=size, providers=["local"], cloud=cloud))
+                assert option is not None
+                i = option.instance
+                table[(cloud, size)] = GpuOffer(i.gpu, int(option.gpu.memory_gb), i.gpus_per_node,
+                                                i.instance_type or None, i.on_demand_usd or None)
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -369,6 +369,8 @@ def cost_estimate(answers: Answers, gpu: GpuPlan | None, server: ModelServerPlan
     node_requests_h = option.node_rps * 3600
     break_even = price / (node_requests_h * request_usd(rival, prompt, output))
     spot = f"spot at {catalog.SPOT_PRICE_FRACTION:.0%} of ${on_demand}/h; " if gpu.spot else ""
+    if answers.region not in ("auto", inst.region):
+        spot = f"{inst.region} list prices (the catalog has none for {answers.region}: verify there); " + spot
     return CostEstimate(
         hourly_node_price=round(price, 3),
         # whole dollars: estimates carry no cents, and every renderer (Jinja, nunjucks) prints an integer the same way
@@ -491,7 +493,7 @@ def decide(answers: Answers, api: ApiPlan, server: ModelServerPlan | None, gpu: 
     t_mem, t_cmp = sizing.decode_parts(model, precision, g, fit.tp, cap.batch, ctx)
     where = gpu.instance_type or "your existing GPU pool"
     limit = {"kv": "limited by KV room", "cap": "vLLM's cap",
-             "latency": f"limited by the {sizing.tpot_target_s(answers.use_case) * 1000:.0f} ms per-token target"
+             "latency": f"limited by the {sizing.tpot_target_s(answers.use_case) * 1000:.0f} ms decode-step target"
              }[cap.limited_by]
     memory = (
         f"Memory fit: each {g.name} has {g.memory_gb:g} GB x {sizing.GPU_MEMORY_UTILIZATION} = "
@@ -513,7 +515,8 @@ def decide(answers: Answers, api: ApiPlan, server: ModelServerPlan | None, gpu: 
         f"at {fit.tp} x {sizing.tflops(g, precision):g} TFLOPS x {sizing.COMPUTE_EFFICIENCY}. Batch "
         f"--max-num-seqs={cap.batch} ({limit}) "
         f"gives {cap.rps:.3g} requests/s ({cap.output_tok_s:,.0f} output tokens/s), {thr.tpot_ms:g} ms per "
-        f"token, first token ~{thr.ttft_idle_ms:g} ms idle / ~{thr.ttft_loaded_ms:g} ms loaded."
+        f"token with other requests' prefills interleaved, first token ~{thr.ttft_idle_ms:g} ms idle / "
+        f"~{thr.ttft_loaded_ms:g} ms loaded."
     )
     replicas = (
         f"Replicas: peak {answers.peak_rps:g} rps / ({cap.rps:.3g} x {TARGET_UTILIZATION} target utilisation) = "

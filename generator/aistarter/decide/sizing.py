@@ -146,7 +146,9 @@ def capacity(model: Model, precision: str, gpu: Gpu, tp: int, prompt: int, outpu
     seq = prompt + output
     by_kv = max(1, min(MAX_NUM_SEQS, 1 + (kv_tokens - max_model_len) // max(1, seq)))
     batch, limited = by_kv, "kv" if by_kv < MAX_NUM_SEQS else "cap"
-    while batch > 1 and cycle_s(model, precision, gpu, tp, batch, prompt, output) / output > tpot_target:
+    # The target bounds the decode step (inter-token time between prefill chunks): it only tightens as sequences
+    # grow, so more tokens never buy a bigger batch. Prefill interference still slows the cycle below.
+    while batch > 1 and decode_step_s(model, precision, gpu, tp, batch, prompt + output / 2) > tpot_target:
         batch, limited = batch - max(1, batch // 16), "latency"
     cyc = cycle_s(model, precision, gpu, tp, batch, prompt, output)
     step = decode_step_s(model, precision, gpu, tp, batch, prompt + output / 2)
