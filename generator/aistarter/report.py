@@ -134,7 +134,7 @@ def print_table(blueprint: Blueprint, console: Console) -> None:
 def options_rows() -> list[dict[str, object]]:
     return [
         {"key": q.key, "type": q.kind, "allowed": q.allowed(), "default": q.default, "criterion": q.criterion,
-         "why": q.why}
+         "why": q.why, "when": q.when}
         for q in QUESTIONS
     ]
 
