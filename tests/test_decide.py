@@ -490,3 +490,26 @@ def test_golden_recommend_json(name: str) -> None:
     assert path.exists(), f"no golden for {name}: run with AISTARTER_UPDATE_GOLDEN=1"
     assert json.loads(result.stdout) == json.loads(path.read_text(encoding="utf-8")), (
         f"{name} changed: rerun with AISTARTER_UPDATE_GOLDEN=1 and explain the diff in the commit message")
+
+
+def test_catalog_check_names_a_row_without_provenance(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = catalog._load
+
+    def without_source(name: str) -> Any:
+        data = real(name)
+        if name == "gpus.yaml":
+            data["nvidia-l4"] = {k: v for k, v in data["nvidia-l4"].items() if k != "source"}
+            data["nvidia-a10"]["kind"] = "guessed"
+        return data
+
+    monkeypatch.setattr(catalog, "_load", without_source)
+    problems = {f.where: f.problem for f in catalog.check(today=dt.date(2025, 10, 1))}
+    assert problems == {"gpus.yaml:nvidia-l4": "missing source",
+                        "gpus.yaml:nvidia-a10": "kind 'guessed' is not one of derived, measured, published"}
+
+
+def test_catalog_check_command_exit_codes() -> None:
+    result = CliRunner().invoke(main, ["catalog", "check", "--max-age-days", "100000"])
+    assert result.exit_code == 0 and "catalog check passed" in result.output
+    stale = CliRunner().invoke(main, ["catalog", "check", "--max-age-days", "1"])
+    assert stale.exit_code == 1 and "price is" in stale.output and "catalog check failed" in stale.output
