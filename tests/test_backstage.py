@@ -45,7 +45,8 @@ PREVIEW_JS = TEMPLATE_FILE.parent / "preview.js"
 NPM_PACKAGES = ("nunjucks@3", "isbinaryfile@5")
 SLUG_EXPR = "${{ steps['blueprint'].output.body.values.project_slug }}"
 
-JSON_TYPES = {"str": "string", "int": "integer", "bool": "boolean", "choice": "string", "multi": "array"}
+JSON_TYPES = {"str": "string", "int": "integer", "bool": "boolean", "choice": "string", "multi": "array",
+              "float": "number", "auto_int": "string", "auto_float": "string"}
 
 
 def _template() -> dict[str, Any]:
@@ -77,7 +78,7 @@ def test_every_question_is_one_form_field_with_its_type_choices_default_and_boun
         if q.kind == "multi":
             assert prop["items"]["enum"] == list(q.choices), q.key
             assert prop["minItems"] == 1 and "uniqueItems" not in prop, "uniqueItems would lose fallback order"
-        if q.kind == "int":
+        if q.kind in ("int", "float"):
             assert (prop["minimum"], prop["maximum"]) == (q.minimum, q.maximum), q.key
         assert prop["default"] == (list(q.default) if q.kind == "multi" else q.default), q.key
 

@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from aistarter.answers import AnswerError, load_answers_file, parse_set_options, validate
-from aistarter.questions import CRITERIA, INVALID_COMBINATIONS, QUESTIONS, Answers
+from aistarter.answers import AnswerError, added_keys, load_answers_file, parse_set_options, validate
+from aistarter.questions import CRITERIA, INVALID_COMBINATIONS, QUESTIONS, Answers, applies
 from aistarter.render import cookiecutter_json
 
 EXPECTED_KEYS = [
+    "project_name", "description", "use_case", "prompt_tokens_p50", "output_tokens_p50", "streaming",
+    "latency_budget_ms", "providers", "prompt_versioning", "peak_rps", "avg_rps", "traffic", "self_hosted", "model",
+    "precision", "max_context_tokens", "cost_priority", "cloud", "region", "existing_gpus", "observability",
+    "trace_content", "vector_store", "usage_billing", "task_queue", "auth",
+]
+FIRST_ENGINE_KEYS = [
     "project_name", "description", "use_case", "streaming", "latency_budget_ms", "providers", "prompt_versioning",
     "peak_rps", "traffic", "self_hosted", "cost_priority", "cloud", "observability", "trace_content", "vector_store",
     "usage_billing", "task_queue", "auth",
@@ -37,6 +43,35 @@ def test_defaults_match_the_issue() -> None:
         True, 10, "steady", "none", "balanced", "aws")
     assert (a.observability, a.trace_content, a.vector_store, a.usage_billing, a.task_queue, a.auth) == (
         "otel", "redacted", "auto", "metering", "auto", "api_key")
+    assert (a.prompt_tokens_p50, a.output_tokens_p50, a.avg_rps, a.model, a.precision, a.max_context_tokens,
+            a.region, a.existing_gpus) == ("auto",) * 8
+
+
+def test_new_keys_are_asked_only_when_they_matter() -> None:
+    when = {q.key: q.when for q in QUESTIONS}
+    assert {k for k, v in when.items() if v} == {"model", "precision", "max_context_tokens", "region",
+                                                  "existing_gpus"}
+    by_key = {q.key: q for q in QUESTIONS}
+    assert not applies(by_key["model"], {}) and applies(by_key["model"], {"self_hosted": "small"})
+    assert applies(by_key["region"], {}) and not applies(by_key["region"], {"cloud": "existing"})
+    assert not applies(by_key["existing_gpus"], {"cloud": "existing"})
+    assert applies(by_key["existing_gpus"], {"cloud": "existing", "self_hosted": "large"})
+
+
+def test_first_engine_answers_still_load_and_the_added_keys_are_listed(answers_file) -> None:
+    old = {"use_case": "rag", "peak_rps": 3, "self_hosted": "small", "providers": ["openai", "local"]}
+    path = answers_file("aistarter_version: 0.1.0\nanswers:\n" + "".join(
+        f"  {k}: {v if not isinstance(v, list) else '[' + ', '.join(v) + ']'}\n" for k, v in old.items()),
+        "answers.yml")
+    values = load_answers_file(path)
+    answers = validate(values)
+    assert answers.peak_rps == 3 and answers.model == "auto"
+    full = {k: Answers.model_fields[k].default for k in FIRST_ENGINE_KEYS}
+    assert added_keys(full) == [k for k in EXPECTED_KEYS if k not in FIRST_ENGINE_KEYS]
+
+
+def test_fractional_rates_are_accepted() -> None:
+    assert validate({"peak_rps": "0.1", "avg_rps": "0.02"}).peak_rps == 0.1
 
 
 def test_cookiecutter_json_is_generated_from_the_table() -> None:
@@ -57,8 +92,12 @@ def test_cookiecutter_json_offers_every_choice() -> None:
         pytest.param({"use_cse": "rag"}, "unknown key 'use_cse' (did you mean 'use_case'?)", id="unknown-key"),
         pytest.param({"use_case": "crud"}, "invalid value for use_case: 'crud' (allowed: chat, rag, agents, batch)",
                      id="bad-choice"),
-        pytest.param({"peak_rps": "many"}, "invalid value for peak_rps: 'many' (allowed: an integer from 1 to 100000)",
-                     id="bad-type"),
+        pytest.param({"peak_rps": "many"},
+                     "invalid value for peak_rps: 'many' (allowed: a number from 0.001 to 100000)", id="bad-type"),
+        pytest.param({"prompt_tokens_p50": "long"},
+                     "invalid value for prompt_tokens_p50: 'long' (allowed: auto or an integer from 1 to 2000000)",
+                     id="bad-auto-int"),
+        pytest.param({"model": "gpt-5"}, "invalid value for model: 'gpt-5' (allowed: auto, qwen2.5-7b", id="bad-model"),
         pytest.param({"latency_budget_ms": 10}, "invalid value for latency_budget_ms: 10 (allowed: an integer from 50",
                      id="out-of-range"),
         pytest.param({"providers": []}, "invalid value for providers: [] (give at least one of: openai, anthropic",
@@ -85,6 +124,12 @@ def test_declared_invalid_combinations_are_rejected(combo) -> None:
     examples = {
         "self_hosted-needs-local": {"self_hosted": "small", "providers": ["openai"]},
         "billing-needs-api-keys": {"usage_billing": "stripe", "auth": "none"},
+        "avg-above-peak": {"avg_rps": 20, "peak_rps": 10},
+        "region-not-in-cloud": {"cloud": "aws", "region": "europe-west4"},
+        "precision-not-published": {"self_hosted": "small", "providers": ["local"], "model": "qwen2.5-7b",
+                                    "precision": "fp8"},
+        "context-below-typical-request": {"max_context_tokens": 1000, "prompt_tokens_p50": 900,
+                                          "output_tokens_p50": 200},
     }
     with pytest.raises(AnswerError) as exc:
         validate(examples[combo.name])

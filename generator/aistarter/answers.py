@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .questions import QUESTION_BY_KEY, Answers, Question
+from .questions import QUESTION_BY_KEY, Answers, Question, missing_keys
 
 
 class AnswerError(ValueError):
@@ -81,7 +81,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     value = error.get("input")
     detail = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] in {"literal_error", "int_parsing", "bool_parsing", "greater_than_equal", "less_than_equal",
-                         "int_from_float", "int_type", "bool_type"}:
+                         "int_from_float", "int_type", "bool_type", "float_parsing", "float_type"}:
         return f"invalid value for {key}: {value!r} (allowed: {question.allowed()})"
     if error["type"] == "too_short" and question.kind == "multi":
         return f"invalid value for {key}: {value!r} (give at least one of: {question.allowed()})"
@@ -106,6 +106,11 @@ def check_one(key: str, value: Any) -> None:
         for error in exc.errors():
             if error["loc"] and error["loc"][0] == key:
                 raise AnswerError(_describe(error)) from None
+
+
+def added_keys(values: Mapping[str, Any]) -> list[str]:
+    """Keys an older answers file lacks (they take their defaults); `aistarter update` reports them."""
+    return missing_keys(dict(values))
 
 
 def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:

@@ -69,6 +69,12 @@ def parameter_schema(question: Question) -> dict[str, Any]:
         schema["type"] = "string"
     elif question.kind == "int":
         schema.update(type="integer", minimum=question.minimum, maximum=question.maximum)
+    elif question.kind == "float":
+        schema.update(type="number", minimum=question.minimum, maximum=question.maximum)
+    elif question.kind in ("auto_int", "auto_float"):
+        # "auto" or a number: a text field the service validates like the CLI (one-line error naming the bounds)
+        number = r"[0-9]+" if question.kind == "auto_int" else r"[0-9]+(\.[0-9]+)?"
+        schema.update(type="string", pattern=f"^(auto|{number})$")
     elif question.kind == "bool":
         schema["type"] = "boolean"
     elif question.kind == "choice":

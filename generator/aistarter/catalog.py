@@ -1,27 +1,210 @@
-"""GPU offers per cloud and model size, and the assumptions the scaling decision rests on.
+"""The catalog: GPUs, GPU nodes per cloud and region, open-weight models, hosted token prices, services and the
+calibration rows, loaded from the YAML files in `catalog_data/` (shipped in the wheel).
 
-Prices are on-demand list prices per node-hour for us-east-1 (AWS), us-central1 (GCP) and eastus (Azure)
-as shown on each vendor's public pricing page; they drift, so every figure built on them is labelled an
-estimate. Change them here and only here.
+Every row carries `source`, `as_of` and `kind` (published | measured | derived); `aistarter catalog check` fails
+when a price is older than PRICE_MAX_AGE_DAYS. Change a figure in the data files, never here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
 
-PRICE_SOURCE = (
-    "Vendor on-demand list prices (aws.amazon.com/ec2/pricing, cloud.google.com/compute/gpus-pricing, "
-    "azure.microsoft.com/pricing/details/virtual-machines); us-east-1 / us-central1 / eastus"
-)
-PRICE_AS_OF = "2025-10 snapshot; verify before budgeting"
+import yaml
+
+DATA_DIR = Path(__file__).resolve().parent / "catalog_data"
+PRICE_MAX_AGE_DAYS = 180
+KINDS = frozenset({"published", "measured", "derived"})
 
 Size = Literal["small", "large"]
 Cloud = Literal["aws", "gcp", "azure", "existing"]
+Precision = Literal["bf16", "fp8", "int4"]
+BYTES_PER_KV_ELEMENT = 2  # vLLM keeps the KV cache in the activation dtype (bf16) unless told otherwise
+
+
+def _load(name: str) -> Any:
+    return yaml.safe_load((DATA_DIR / name).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    memory_gb: float
+    bandwidth_gbs: float
+    bf16_tflops: float
+    fp8_tflops: float | None
+    source: str
+    as_of: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    cloud: str
+    region: str
+    instance_type: str
+    gpu: str
+    gpus_per_node: int
+    on_demand_usd: float
+    source: str
+    as_of: str
+    kind: str
+
+    @property
+    def spot_usd(self) -> float:
+        return round(self.on_demand_usd * SPOT_PRICE_FRACTION, 4)
+
+
+@dataclass(frozen=True)
+class Weights:
+    repo: str
+    gb: float
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    size_class: Size
+    params_b: float
+    active_params_b: float
+    layers: int
+    kv_heads: int
+    head_dim: int
+    native_context: int
+    license: str
+    default_precision: Precision
+    weights: dict[str, Weights]
+    source: str
+    as_of: str
+    kind: str
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """K and V, every layer, every KV head: 2 x layers x kv_heads x head_dim x bytes."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * BYTES_PER_KV_ELEMENT
+
+
+@dataclass(frozen=True)
+class HostedModel:
+    provider: str
+    model: str
+    size_class: Size
+    input_per_m: float
+    output_per_m: float
+    ttft_p95_ms: int
+    source: str
+    as_of: str
+    kind: str
+
+
+@cache
+def gpus() -> dict[str, Gpu]:
+    return {name: Gpu(name=name, **row) for name, row in _load("gpus.yaml").items()}
+
+
+@cache
+def instances() -> tuple[Instance, ...]:
+    return tuple(Instance(**row) for row in _load("instances.yaml"))
+
+
+@cache
+def models() -> dict[str, Model]:
+    out = {}
+    for name, row in _load("models.yaml").items():
+        weights = {p: Weights(**w) for p, w in row.pop("weights").items()}
+        out[name] = Model(name=name, weights=weights, **row)
+    return out
+
+
+@cache
+def hosted_models() -> tuple[HostedModel, ...]:
+    return tuple(HostedModel(size_class=row.pop("class"), **row) for row in _load("providers.yaml"))
+
+
+@cache
+def services() -> dict[str, Any]:
+    return _load("services.yaml")  # type: ignore[no-any-return]
+
+
+@cache
+def calibration() -> tuple[dict[str, Any], ...]:
+    return tuple(_load("calibration.yaml"))
+
+
+REGIONS: dict[str, tuple[str, ...]] = {
+    # The first region of each cloud is the one prices are listed for; others reuse them (labelled derived).
+    "aws": ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"),
+    "gcp": ("us-central1", "us-east4", "europe-west4", "europe-west1", "asia-northeast1"),
+    "azure": ("eastus", "westus3", "westeurope", "swedencentral", "japaneast"),
+}
+ALL_REGIONS: tuple[str, ...] = tuple(r for rs in REGIONS.values() for r in rs)
+
+
+def offers(cloud: str, region: str | None = None) -> tuple[Instance, ...]:
+    """GPU nodes sold on a cloud; prices are the reference region's when the region has no rows of its own."""
+    rows = tuple(i for i in instances() if i.cloud == cloud)
+    if region:
+        own = tuple(i for i in rows if i.region == region)
+        if own:
+            return own
+    return rows
+
+
+def model_for(name: str, size: str) -> Model:
+    if name == "auto":
+        return models()[AUTO_MODEL[size]]
+    return models()[name]
+
+
+def precision_for(model: Model, precision: str) -> str:
+    if precision == "auto":
+        return model.default_precision
+    return precision
+
+
+# --- constants the engine uses, each read from services.yaml --------------------------------------------------
+
+
+def _value(key: str) -> float:
+    return float(services()[key]["value"])
+
+
+SPOT_PRICE_FRACTION = _value("spot_fraction")
+NODE_SCALE_DOWN_S = int(_value("node_scale_down_s"))
+NODE_BOOT_S = int(services()["cold_start"]["node_boot_s"]["value"])
+IMAGE_PULL_S = int(services()["cold_start"]["image_pull_s"]["value"])
+WEIGHTS_LOAD_GBS = float(services()["cold_start"]["weights_gbs"]["value"])
+ENGINE_INIT_S = int(services()["cold_start"]["engine_init_s"]["value"])
+
+AUTO_MODEL: dict[str, str] = {"small": "qwen2.5-7b", "large": "qwen2.5-72b"}
+VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+
+# Kept for callers of the first engine: the auto model of each size and its checkpoint.
+MODELS: dict[Size, str] = {
+    size: models()[name].weights[models()[name].default_precision].repo  # type: ignore[misc]
+    for size, name in AUTO_MODEL.items()
+}
+
+PRICE_SOURCE = "catalog_data/instances.yaml (vendor on-demand list prices; source and as_of on every row)"
+PRICE_AS_OF = min(i.as_of for i in instances())
+
+# One async gateway replica (1 vCPU) proxying streams; conservative so HPA has room before saturation.
+API_REPLICA_RPS = 25
+API_TARGET_CPU = 70
+HOURS_PER_MONTH = 730
+
+GPU_POOL_LABEL = ("aistarter.dev/pool", "gpu")
+GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
 
 
 @dataclass(frozen=True)
 class GpuOffer:
+    """The first engine's view of a node type (kept: other modules and tests read it)."""
+
     accelerator: str
     gpu_memory_gb: int
     gpus_per_node: int
@@ -29,40 +212,70 @@ class GpuOffer:
     hourly_usd: float | None
 
 
-# small: a ~7B model (AWQ 4-bit, ~6 GB) on one GPU. large: a ~70B model in bf16 (~145 GB of weights plus
-# KV cache) needs ~320 GB of GPU memory on one node, so the shard group never crosses a node boundary.
-GPU_OFFERS: dict[tuple[Cloud, Size], GpuOffer] = {
-    ("aws", "small"): GpuOffer("nvidia-l4", 24, 1, "g6.xlarge", 0.805),
-    ("aws", "large"): GpuOffer("nvidia-a100-40gb", 40, 8, "p4d.24xlarge", 32.77),
-    ("gcp", "small"): GpuOffer("nvidia-l4", 24, 1, "g2-standard-8", 0.854),
-    ("gcp", "large"): GpuOffer("nvidia-a100-80gb", 80, 4, "a2-ultragpu-4g", 20.11),
-    ("azure", "small"): GpuOffer("nvidia-tesla-t4", 16, 1, "Standard_NC4as_T4_v3", 0.526),
-    ("azure", "large"): GpuOffer("nvidia-a100-80gb", 80, 4, "Standard_NC96ads_A100_v4", 14.69),
-    ("existing", "small"): GpuOffer("nvidia-l4", 24, 1, None, None),
-    ("existing", "large"): GpuOffer("nvidia-a100-80gb", 80, 4, None, None),
-}
+# --- catalog check ------------------------------------------------------------------------------------------------
 
-MODELS: dict[Size, str] = {
-    "small": "Qwen/Qwen2.5-7B-Instruct-AWQ",
-    "large": "Qwen/Qwen2.5-72B-Instruct",
-}
-VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
 
-# Cold start = GPU node boot with drivers and device plugin + vLLM image pull + weights load from the cache PVC.
-NODE_BOOT_S = 180
-IMAGE_PULL_S = 120
-MODEL_LOAD_S: dict[Size, int] = {"small": 60, "large": 300}
+@dataclass(frozen=True)
+class Finding:
+    where: str
+    problem: str
 
-# Sustained requests/s one model-server replica handles for chat-length generations (vLLM continuous batching).
-MODEL_REPLICA_RPS: dict[Size, float] = {"small": 4.0, "large": 2.0}
 
-# One async gateway replica (1 vCPU) proxying streams; conservative so HPA has room before saturation.
-API_REPLICA_RPS = 25
-API_TARGET_CPU = 70
+def _rows_with_provenance() -> list[tuple[str, dict[str, Any], bool]]:
+    """(where, row, is_price) for every row that carries numbers."""
+    rows: list[tuple[str, dict[str, Any], bool]] = []
+    rows += [(f"gpus.yaml:{n}", r, False) for n, r in _load("gpus.yaml").items()]
+    rows += [(f"instances.yaml:{r['cloud']}/{r['instance_type']}", r, True) for r in _load("instances.yaml")]
+    rows += [(f"models.yaml:{n}", r, False) for n, r in _load("models.yaml").items()]
+    rows += [(f"providers.yaml:{r['provider']}/{r['model']}", r, True) for r in _load("providers.yaml")]
+    rows += [(f"calibration.yaml:{r['id']}", r, False) for r in _load("calibration.yaml")]
+    svc = _load("services.yaml")
+    for group in ("database", "load_balancer", "billed_minimum_s"):
+        rows += [(f"services.yaml:{group}/{c}", r, group != "billed_minimum_s") for c, r in svc[group].items()]
+    rows += [(f"services.yaml:cold_start/{k}", r, False) for k, r in svc["cold_start"].items()]
+    rows += [(f"services.yaml:{k}", svc[k], False) for k in ("spot_fraction", "node_scale_down_s")]
+    return rows
 
-SPOT_PRICE_FRACTION = 0.4  # spot GPUs typically cost 30-50% of on-demand; 40% is the planning figure
-HOURS_PER_MONTH = 730
-BUSY_FRACTION = {"steady": 0.5, "spiky": 0.15}  # share of hours the burst capacity above the warm floor runs
 
-GPU_POOL_LABEL = ("aistarter.dev/pool", "gpu")
-GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
+def check(today: dt.date | None = None, max_age_days: int = PRICE_MAX_AGE_DAYS) -> list[Finding]:
+    """Every row has source, as_of (ISO date) and kind; prices are at most max_age_days old."""
+    today = today or dt.date.today()
+    findings = []
+    for where, row, is_price in _rows_with_provenance():
+        missing = [k for k in ("source", "as_of", "kind") if not row.get(k)]
+        if missing:
+            findings.append(Finding(where, f"missing {', '.join(missing)}"))
+            continue
+        if row["kind"] not in KINDS:
+            findings.append(Finding(where, f"kind '{row['kind']}' is not one of {', '.join(sorted(KINDS))}"))
+        try:
+            as_of = dt.date.fromisoformat(str(row["as_of"]))
+        except ValueError:
+            findings.append(Finding(where, f"as_of '{row['as_of']}' is not a YYYY-MM-DD date"))
+            continue
+        age = (today - as_of).days
+        if is_price and age > max_age_days:
+            findings.append(Finding(where, f"price is {age} days old (as_of {as_of}; limit {max_age_days}): "
+                                           f"re-read {row['source']} and update the row"))
+    return findings
+
+
+def __getattr__(name: str) -> object:
+    """The first engine's tables, derived from the catalog on first use (kept so old callers still import them)."""
+    if name == "MODEL_LOAD_S":
+        return {size: math.ceil(models()[m].weights[models()[m].default_precision].gb / WEIGHTS_LOAD_GBS)
+                + ENGINE_INIT_S for size, m in AUTO_MODEL.items()}
+    if name == "GPU_OFFERS":
+        from .decide import scaling
+        from .questions import Answers
+
+        table = {}
+        for cloud in ("aws", "gcp", "azure", "existing"):
+            for size in ("small", "large"):
+                option = scaling.choose(Answers(self_hosted=size, providers=["local"], cloud=cloud))
+                assert option is not None
+                i = option.instance
+                table[(cloud, size)] = GpuOffer(i.gpu, int(option.gpu.memory_gb), i.gpus_per_node,
+                                                i.instance_type or None, i.on_demand_usd or None)
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -94,10 +94,22 @@ def main() -> None:
     """Turn an AI product's needs into a backend repository and its Kubernetes infrastructure."""
 
 
+def _warn(blueprint: Any, strict: bool, quiet: bool = False) -> None:
+    """Feasibility warnings go to stderr (JSON carries them in `warnings` instead); --strict makes them fatal."""
+    for line in [] if quiet else report.warning_lines(blueprint):
+        click.echo(line, err=True)
+    if strict and blueprint.warnings:
+        _fail(f"{len(blueprint.warnings)} feasibility warning(s) and --strict is set")
+
+
+STRICT = click.option("--strict", is_flag=True, help="Exit 2 when the plan has feasibility warnings.")
+
+
 @main.command()
 @answer_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
-def recommend(answers: Answers, fmt: str) -> None:
+@STRICT
+def recommend(answers: Answers, fmt: str, strict: bool) -> None:
     """Show the stack and the reason for every choice; generates nothing."""
     blueprint = decide(answers)
     if fmt == "json":
@@ -106,6 +118,7 @@ def recommend(answers: Answers, fmt: str) -> None:
         click.echo(report.as_markdown(blueprint), nl=False)
     else:
         report.print_table(blueprint, console)
+    _warn(blueprint, strict, quiet=fmt == "json")
 
 
 @main.command()
@@ -124,9 +137,11 @@ def options(fmt: str) -> None:
 @click.option("--engine", type=click.Choice(ENGINES), default="copier", show_default=True)
 @click.option("--force", is_flag=True, help="Replace a non-empty DIRECTORY.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the file list; write nothing.")
-def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_run: bool) -> None:
+@STRICT
+def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_run: bool, strict: bool) -> None:
     """Generate the project into DIRECTORY (default: ./<project slug>)."""
     dest = directory or Path(answers.project_slug)
+    _warn(decide(answers), strict)
     try:
         if dry_run:
             report.print_table(decide(answers), console)
@@ -221,6 +236,26 @@ def backstage(write: bool) -> None:
         click.echo(f"wrote {write_template()}")
     except OSError as exc:
         _fail(str(exc))
+
+
+@main.group("catalog")
+def catalog_group() -> None:
+    """The GPU, model and price catalog the decision engine sizes from."""
+
+
+@catalog_group.command("check")
+@click.option("--max-age-days", type=click.IntRange(1), default=None, help="Oldest acceptable price (default 180).")
+def catalog_check(max_age_days: int | None) -> None:
+    """Fail when a row lacks source/as_of/kind or a price is older than the limit."""
+    from . import catalog
+
+    findings = catalog.check(max_age_days=max_age_days or catalog.PRICE_MAX_AGE_DAYS)
+    for f in findings:
+        click.echo(f"{f.where}: {f.problem}", err=True)
+    if findings:
+        click.echo(f"catalog check failed: {len(findings)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo("catalog check passed: every row has source, as_of and kind; no price is stale")
 
 
 @main.group()

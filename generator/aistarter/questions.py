@@ -8,12 +8,15 @@ form are all derived from `QUESTIONS`, which is read off this model.
 from __future__ import annotations
 
 import re
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from . import catalog
 
 CRITERIA: dict[str, str] = {
     "workload": "AI is not CRUD",
@@ -26,6 +29,7 @@ CRITERIA: dict[str, str] = {
 }
 
 Provider = Literal["openai", "anthropic", "gemini", "local"]
+Kind = Literal["str", "int", "float", "bool", "choice", "multi", "auto_int", "auto_float"]
 
 
 def _slugify(name: str) -> str:
@@ -55,9 +59,23 @@ def _unique_providers(providers: list[str]) -> list[str]:
     return providers
 
 
-def _q(default: Any, criterion: str, why: str, **kwargs: Any) -> Any:
+def _q(default: Any, criterion: str, why: str, when: str | None = None, **kwargs: Any) -> Any:
+    """One question. `when` is a Python expression over other answer keys (copier's style): ask the question only
+    when it is true; otherwise the default stands."""
     assert criterion in CRITERIA, criterion
-    return Field(default=default, description=why, json_schema_extra={"criterion": criterion}, **kwargs)
+    extra: dict[str, Any] = {"criterion": criterion}
+    if when:
+        extra["when"] = when
+    return Field(default=default, description=why, json_schema_extra=extra, **kwargs)
+
+
+SELF_HOSTING = "self_hosted != 'none'"
+MODEL_NAMES: tuple[str, ...] = tuple(catalog.models())
+EXISTING_GPU_CHOICES: tuple[str, ...] = tuple(f"{g}:{n}" for g in catalog.gpus() for n in (1, 2, 4, 8))
+ModelName = Literal.__getitem__(("auto", *MODEL_NAMES))  # type: ignore[attr-defined]
+RegionName = Literal.__getitem__(("auto", *catalog.ALL_REGIONS))  # type: ignore[attr-defined]
+ExistingGpus = Literal.__getitem__(("auto", *EXISTING_GPU_CHOICES))  # type: ignore[attr-defined]
+Auto = Literal["auto"]
 
 
 class Answers(BaseModel):
@@ -74,6 +92,12 @@ class Answers(BaseModel):
     use_case: Literal["chat", "rag", "agents", "batch"] = _q(
         "chat", "workload", "Decides streaming, memory and background jobs: AI traffic is not CRUD."
     )
+    prompt_tokens_p50: Annotated[int, Field(ge=1, le=2_000_000)] | Auto = _q(
+        "auto", "workload", "Typical prompt length in tokens, context included; auto picks by use case.",
+    )
+    output_tokens_p50: Annotated[int, Field(ge=1, le=200_000)] | Auto = _q(
+        "auto", "workload", "Typical answer length in tokens; auto picks by use case.",
+    )
     streaming: Literal["auto", "sse", "websocket", "none"] = _q(
         "auto", "latency", "Streaming shows the first token at once; auto picks SSE in OpenAI wire format."
     )
@@ -87,18 +111,41 @@ class Answers(BaseModel):
     prompt_versioning: bool = _q(
         True, "iteration", "Versioned prompt files let you try prompts fast and trace answers to them."
     )
-    peak_rps: int = _q(10, "scaling", "Peak requests per second; sizes the API's autoscaling.", ge=1, le=100_000)
+    peak_rps: float = _q(10, "scaling", "Peak requests per second (0.01 and up); sizes the API, the GPUs and the cost.",
+                         ge=0.001, le=100_000)
+    avg_rps: Annotated[float, Field(ge=0, le=100_000)] | Auto = _q(
+        "auto", "scaling", "Average requests per second over a day; auto = half of peak (steady) or a tenth (spiky).",
+    )
     traffic: Literal["steady", "spiky"] = _q(
         "steady", "scaling", "Spiky traffic makes paying for idle GPUs expensive."
     )
     self_hosted: Literal["none", "small", "large"] = _q(
         "none", "scaling", "Self-host a model: small fits one GPU, large needs several (tensor parallel)."
     )
+    model: ModelName = _q(  # type: ignore[valid-type]
+        "auto", "scaling", "Open-weight model to self-host (catalog name); auto picks by size.", when=SELF_HOSTING,
+    )
+    precision: Literal["auto", "bf16", "fp8", "int4"] = _q(
+        "auto", "scaling", "Weight precision; auto uses the model's published default checkpoint.", when=SELF_HOSTING,
+    )
+    max_context_tokens: Annotated[int, Field(ge=256, le=2_000_000)] | Auto = _q(
+        "auto", "scaling", "Longest prompt + answer one request may use; sets vLLM's --max-model-len.",
+        when=SELF_HOSTING,
+    )
     cost_priority: Literal["latency", "balanced", "cost"] = _q(
         "balanced", "scaling", "Trade warm capacity against cost; decides scale to zero and spot."
     )
     cloud: Literal["aws", "gcp", "azure", "existing"] = _q(
         "aws", "scaling", "Where the Kubernetes cluster and GPU node pools come from."
+    )
+    region: RegionName = _q(  # type: ignore[valid-type]
+        "auto", "scaling", "Cloud region (data residency and prices); auto is the cloud's price reference region.",
+        when="cloud != 'existing'",
+    )
+    existing_gpus: ExistingGpus = _q(  # type: ignore[valid-type]
+        "auto", "scaling",
+        "GPU type and GPUs per node your cluster already has (gpu:count); auto: 1x L4 small, 4x A100-80GB large.",
+        when="cloud == 'existing' and self_hosted != 'none'",
     )
     observability: Literal["otel", "langfuse", "phoenix", "none"] = _q(
         "otel", "observability", "Where traces of every model call go."
@@ -149,6 +196,30 @@ INVALID_COMBINATIONS: tuple[InvalidCombination, ...] = (
         "provider (add --set providers=...,local or set self_hosted=none)",
     ),
     InvalidCombination(
+        "avg-above-peak",
+        lambda a: a.avg_rps != "auto" and a.avg_rps > a.peak_rps,
+        "avg_rps is above peak_rps: the average of a day cannot exceed its peak (lower avg_rps or raise peak_rps)",
+    ),
+    InvalidCombination(
+        "precision-not-published",
+        lambda a: a.self_hosted != "none" and a.precision != "auto"
+        and a.precision not in catalog.model_for(a.model, a.self_hosted).weights,
+        "precision has no published checkpoint for this model: pick one the catalog lists "
+        "(`aistarter options` shows models; set precision=auto for the model's default)",
+    ),
+    InvalidCombination(
+        "context-below-typical-request",
+        lambda a: a.max_context_tokens != "auto" and a.prompt_tokens_p50 != "auto" and a.output_tokens_p50 != "auto"
+        and a.max_context_tokens < a.prompt_tokens_p50 + a.output_tokens_p50,
+        "max_context_tokens is below prompt_tokens_p50 + output_tokens_p50: a typical request would not fit "
+        "(raise max_context_tokens or set it to auto)",
+    ),
+    InvalidCombination(
+        "region-not-in-cloud",
+        lambda a: a.region != "auto" and a.cloud != "existing" and a.region not in catalog.REGIONS[a.cloud],
+        "region does not belong to cloud: pick one of the cloud's regions (`aistarter options`) or region=auto",
+    ),
+    InvalidCombination(
         "billing-needs-api-keys",
         lambda a: a.usage_billing != "none" and a.auth == "none",
         "usage_billing needs auth=api_key: usage is billed to the key that made the request "
@@ -157,24 +228,34 @@ INVALID_COMBINATIONS: tuple[InvalidCombination, ...] = (
 )
 
 
+def _num(value: float | None) -> str:
+    return str(int(value)) if value is not None and value == int(value) else str(value)
+
+
 @dataclass(frozen=True)
 class Question:
     """One row of the questionnaire table, read off the `Answers` model."""
 
     key: str
-    kind: Literal["str", "int", "bool", "choice", "multi"]
+    kind: Kind
     choices: tuple[str, ...]
     default: Any
     criterion: str
     why: str
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    when: str | None = None  # a Python expression over other answer keys; ask only when it is true
 
     def allowed(self) -> str:
         if self.choices:
             return ", ".join(self.choices)
         if self.kind == "int":
             return f"an integer from {self.minimum} to {self.maximum}"
+        if self.kind == "float":
+            return f"a number from {_num(self.minimum)} to {_num(self.maximum)}"
+        if self.kind in ("auto_int", "auto_float"):
+            what = "an integer" if self.kind == "auto_int" else "a number"
+            return f"auto or {what} from {_num(self.minimum)} to {_num(self.maximum)}"
         if self.kind == "bool":
             return "true or false"
         return "any text"
@@ -185,24 +266,45 @@ def _read_questions() -> tuple[Question, ...]:
     for key, field in Answers.model_fields.items():
         annotation = typing.get_args(field.annotation)[0] if typing.get_origin(field.annotation) is Annotated \
             else field.annotation
-        kind: Literal["str", "int", "bool", "choice", "multi"]
+        kind: Kind
         choices: tuple[str, ...] = ()
-        if typing.get_origin(annotation) is Literal:
+        metadata = list(field.metadata)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            # `number | "auto"`: the bounds sit on the number's Annotated arm
+            number = typing.get_args(annotation)[0]
+            base = typing.get_args(number)[0]
+            metadata = [m for f in typing.get_args(number)[1:] for m in getattr(f, "metadata", [f])]
+            kind = "auto_int" if base is int else "auto_float"
+        elif typing.get_origin(annotation) is Literal:
             kind, choices = "choice", typing.get_args(annotation)
         elif typing.get_origin(annotation) is list:
             kind, choices = "multi", typing.get_args(typing.get_args(annotation)[0])
         else:
-            kind = {str: "str", int: "int", bool: "bool"}[annotation]  # type: ignore[assignment]
-        bounds = {type(m).__name__: m for m in field.metadata}
+            kind = {str: "str", int: "int", float: "float", bool: "bool"}[annotation]  # type: ignore[assignment]
+        bounds = {type(m).__name__: m for m in metadata}
         extra = field.json_schema_extra
         assert isinstance(extra, dict)
         rows.append(Question(
             key=key, kind=kind, choices=tuple(choices), default=field.default,
             criterion=str(extra["criterion"]), why=field.description or "",
             minimum=getattr(bounds.get("Ge"), "ge", None), maximum=getattr(bounds.get("Le"), "le", None),
+            when=extra.get("when"),  # type: ignore[arg-type]
         ))
     return tuple(rows)
 
 
 QUESTIONS: tuple[Question, ...] = _read_questions()
 QUESTION_BY_KEY: dict[str, Question] = {q.key: q for q in QUESTIONS}
+
+
+def applies(question: Question, values: dict[str, Any]) -> bool:
+    """Whether `question` matters given the other answers (its `when`); unanswered keys take their defaults."""
+    if not question.when:
+        return True
+    scope = {q.key: values.get(q.key, q.default) for q in QUESTIONS}
+    return bool(eval(question.when, {"__builtins__": {}}, scope))  # noqa: S307 (our own constant expressions)
+
+
+def missing_keys(values: dict[str, Any]) -> list[str]:
+    """Questions an answers dict does not answer (in prompt order): the keys a newer aistarter added."""
+    return [q.key for q in QUESTIONS if q.key not in values]

@@ -146,6 +146,8 @@ class ModelServerConfig(_Model):
     cache_storage_class: str = ""
     shm_size: str = "8Gi"
     max_model_len: int = Field(0, ge=0)
+    # vLLM --max-num-seqs: the batch the KV cache and per-token latency target allow (0 = vLLM's default).
+    max_num_seqs: int = Field(0, ge=0)
     gpu_memory_utilization: float = Field(0.90, gt=0.1, le=0.99)
     resources: Resources = Resources(cpu_request="4", cpu_limit="8", memory_request="32Gi", memory_limit="32Gi")
 

@@ -95,9 +95,14 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "scale_to_zero": ms["scale_to_zero"],
             "target_pending_per_replica": ms["target_pending_per_replica"],
             "cold_start_s": ms["cold_start_s"],
+            "max_model_len": ms.get("max_model_len", MS_DEFAULTS["max_model_len"]),
+            "max_num_seqs": ms.get("max_num_seqs", MS_DEFAULTS["max_num_seqs"]),
+            "gpu_memory_utilization": ms.get("gpu_memory_utilization", MS_DEFAULTS["gpu_memory_utilization"]),
             "shm_size": "2Gi" if tp == 1 else "8Gi",
             "resources": model_server_resources(tp),
-            **_pick(MS_DEFAULTS, "cooldown_s", "prometheus_url", "cache_size", "cache_mode"),
+            **_pick(MS_DEFAULTS, "cooldown_s", "prometheus_url"),
+            "cache_size": f"{ms['cache_gi']}Gi" if ms.get("cache_gi") else MS_DEFAULTS["cache_size"],
+            **_pick(MS_DEFAULTS, "cache_mode"),
         }
     if stack.get("vector_store", "none") != "none":
         kind = stack["vector_store"]
@@ -107,6 +112,9 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
         cfg["queue"] = {"kind": stack["task_queue"],
                         **_pick(Q_DEFAULTS, "redis_image", "worker_min_replicas", "worker_max_replicas",
                                 "jobs_per_worker")}
+        if stack.get("queue"):  # sized by the decision engine to fill the model's batch
+            cfg["queue"].update(worker_max_replicas=stack["queue"]["worker_max_replicas"],
+                                jobs_per_worker=stack["queue"]["jobs_per_worker"])
     if stack.get("observability", "none") != "none":
         cfg["telemetry"] = {"backend": stack["observability"],
                             "drop_content_attributes": stack.get("trace_content") == "metadata",

@@ -37,6 +37,13 @@ def decide(answers: Answers) -> Decision:
         reason="Teams win by running more experiments: a prompt edit or a model swap should be a config or file "
         "change that ships in minutes, and a new engineer should run the whole backend with no keys or servers.",
         context=f"prompt_versioning={answers.prompt_versioning}, providers={','.join(answers.providers)}",
+        consequences=[
+            "A prompt change is a pull request to prompts/ and a deploy; the interaction record names the version "
+            "that produced each answer, so a regression is traced to the edit." if answers.prompt_versioning else
+            "Prompt changes are code changes: no per-answer version to trace a regression to.",
+            f"Swapping a model is a config change on the model map (providers: {', '.join(answers.providers)}).",
+            "Tests run offline on the fake provider: no keys, no network, seconds per run.",
+        ],
         rejected=[
             "prompts in a hosted prompt registry: another service to run before the first experiment",
             "one hard-wired model: every model change becomes a deploy",

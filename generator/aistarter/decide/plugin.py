@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..blueprint import Decision, GatewayPlan
 from ..questions import Answers
-from .latency import first_token_timeout_s, retries_for
+from .latency import TimeoutPlan, timeout_plan
 
 # use_case=agents: which agent library, measured against the lean-dependency budget (2026-12, over the
 # default chat project's dependencies: `pip install --dry-run --report`, distributions added).
@@ -21,13 +21,16 @@ REJECTED_AGENT_LIBRARIES = [
 ]
 
 
-def gateway_plan(answers: Answers) -> GatewayPlan:
+def gateway_plan(answers: Answers, timeouts: TimeoutPlan | None = None) -> GatewayPlan:
     providers = list(answers.providers)
+    plan = timeouts or timeout_plan(answers)
     return GatewayPlan(
         providers=providers,
         fallback=providers if len(providers) > 1 else [],
-        retries=retries_for(answers.latency_budget_ms),
-        timeout_s=first_token_timeout_s(answers.latency_budget_ms),
+        retries=plan.retries,
+        timeout_s=plan.timeout_s,
+        ttft_p95_s=plan.ttft_p95_s,
+        worst_case_s=plan.worst_case_s,
     )
 
 
@@ -45,7 +48,15 @@ def decide(answers: Answers) -> Decision:
         reason="Providers fail and rate-limit; plugging several in behind one OpenAI-compatible API keeps the "
         "product up and lets you swap models. In-process costs no extra hop, unlike a proxy service."
         + (WHY_AGENT_LOOP if agents else ""),
-        context=f"providers={','.join(answers.providers)}",
+        context=f"providers={','.join(answers.providers)}, latency_budget_ms={answers.latency_budget_ms}",
+        consequences=[
+            f"Worst case before the user sees an error: {plan.worst_case_s:g} s ({len(plan.providers)} provider(s) "
+            f"x {1 + plan.retries} attempt(s) x {plan.timeout_s:g} s + backoff), inside the "
+            f"{answers.latency_budget_ms / 1000:g} s budget.",
+            "A provider that fails 5 times in a row is skipped for 30 s (circuit breaker), so an outage costs "
+            "one timeout per request, not one per attempt.",
+            "Adding a provider is one settings entry and its API key; removing one is deleting it from the list.",
+        ],
         rejected=[
             "LiteLLM proxy: an extra network hop (measured in bench/), ~100 dependencies, and a supply-chain "
             "incident in 1.82.7/1.82.8",

@@ -51,7 +51,8 @@ def decide(answers: Answers) -> Decision:
         reason="AI requests stream, wait on slow upstreams and spike; an async framework holds thousands of open "
         "streams per process where a thread-per-request stack holds dozens." + why_queue
         + (WHY_AGENT_TOOLS if tools else ""),
-        context=f"use_case={answers.use_case}, task_queue={answers.task_queue}",
+        context=f"use_case={answers.use_case}, task_queue={answers.task_queue}, " + _shape(answers),
+        consequences=_consequences(answers, queue),
         rejected=[
             "Django/DRF: sync-first request model, streaming is an afterthought",
             "Flask: no native async, so every open stream pins a worker thread",
@@ -59,3 +60,34 @@ def decide(answers: Answers) -> Decision:
             "arq" if queue == "celery" else "Celery: heavier broker setup than this workload needs",
         ],
     )
+
+
+HOSTED_TPOT_S = 0.02  # planning figure: a hosted model streams ~50 tokens/s
+TOKENS_BY_USE_CASE = {"chat": (800, 300), "rag": (3000, 300), "agents": (4000, 500), "batch": (1500, 500)}
+
+
+def _tokens(answers: Answers) -> tuple[int, int]:
+    prompt, output = TOKENS_BY_USE_CASE[answers.use_case]
+    return (prompt if answers.prompt_tokens_p50 == "auto" else int(answers.prompt_tokens_p50),
+            output if answers.output_tokens_p50 == "auto" else int(answers.output_tokens_p50))
+
+
+def _shape(answers: Answers) -> str:
+    prompt, output = _tokens(answers)
+    auto = " (auto for this use case)" if answers.prompt_tokens_p50 == "auto" else ""
+    return f"typical request {prompt} prompt + {output} output tokens{auto}, peak {answers.peak_rps:g} rps"
+
+
+def _consequences(answers: Answers, queue: str) -> list[str]:
+    prompt, output = _tokens(answers)
+    seconds = 1.0 + output * HOSTED_TPOT_S
+    streams = answers.peak_rps * seconds
+    out = [f"Open streams at peak (Little's law): {answers.peak_rps:g} rps x ~{seconds:.0f} s per answer "
+           f"(first token + {output} tokens at ~{HOSTED_TPOT_S * 1000:.0f} ms each) = ~{streams:,.0f} concurrent "
+           "connections; the async API holds them without a thread each."]
+    if queue != "none":
+        out.append(f"Jobs outlive requests: the {queue} worker retries with backoff and dead-letters after the "
+                   "configured attempts; callers poll or get a webhook instead of holding a connection.")
+    else:
+        out.append("No worker to operate; a long job added later needs task_queue=arq or celery.")
+    return out

@@ -77,6 +77,8 @@ class ModelServer(pulumi.ComponentResource):
                 "--gpu-memory-utilization", f"{ms.gpu_memory_utilization:.2f}"]
         if ms.max_model_len:
             args += ["--max-model-len", str(ms.max_model_len)]
+        if ms.max_num_seqs:
+            args += ["--max-num-seqs", str(ms.max_num_seqs)]
         env: list[dict[str, Any]] = [
             # Read-only root FS: every cache vLLM, HF, torch and triton write goes to mounted volumes.
             {"name": "HOME", "value": "/tmp/home"},
