@@ -72,6 +72,8 @@ class ModelServerPlan(_Strict):
     metric: str
     target_pending_per_replica: int
     cold_start_s: int
+    # Model cache volume in GiB: the weights plus headroom (decide/scaling.py: model_cache_gi).
+    cache_gi: int
 
 
 class CostEstimate(_Strict):

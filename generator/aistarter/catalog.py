@@ -47,6 +47,9 @@ MODELS: dict[Size, str] = {
     "large": "Qwen/Qwen2.5-72B-Instruct",
 }
 VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+# Size of each model's weights on disk in GB (the Hugging Face repository's safetensors): the model cache is
+# sized from it, so a 72B model never lands on a volume it cannot fit (Qwen2.5-7B-AWQ ~5.6 GB, 72B bf16 ~145 GB).
+MODEL_WEIGHTS_GB: dict[Size, float] = {"small": 5.6, "large": 145.5}
 
 # Cold start = GPU node boot with drivers and device plugin + vLLM image pull + weights load from the cache PVC.
 NODE_BOOT_S = 180

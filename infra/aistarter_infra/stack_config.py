@@ -20,7 +20,6 @@ from .config import (
 )
 
 QDRANT_IMAGE = "qdrant/qdrant:v1.15.4-unprivileged"
-PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 API_IMAGE = "ghcr.io/your-org/{slug}:0.1.0"
 KUBE_CONTEXT_PLACEHOLDER = "change-me"
 AKS_SPOT_TOLERATION = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
@@ -97,12 +96,16 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "cold_start_s": ms["cold_start_s"],
             "shm_size": "2Gi" if tp == 1 else "8Gi",
             "resources": model_server_resources(tp),
-            **_pick(MS_DEFAULTS, "cooldown_s", "prometheus_url", "cache_size", "cache_mode"),
+            **_pick(MS_DEFAULTS, "cooldown_s", "prometheus_url"),
+            "cache_size": f"{ms['cache_gi']}Gi",
+            # large (sharded) models keep their weights on a claim per replica across scale to zero.
+            "cache_mode": "per-pod" if tp == 1 else "per-replica",
         }
     if stack.get("vector_store", "none") != "none":
         kind = stack["vector_store"]
-        cfg["vector_store"] = {"kind": kind, "image": QDRANT_IMAGE if kind == "qdrant" else PGVECTOR_IMAGE,
-                               "storage_size": VS_DEFAULTS["storage_size"]}
+        # pgvector is an extension in the shared database: no store of its own.
+        cfg["vector_store"] = ({"kind": kind, "image": QDRANT_IMAGE, "storage_size": VS_DEFAULTS["storage_size"]}
+                               if kind == "qdrant" else {"kind": kind})
     if stack.get("task_queue", "none") != "none":
         cfg["queue"] = {"kind": stack["task_queue"],
                         **_pick(Q_DEFAULTS, "redis_image", "worker_min_replicas", "worker_max_replicas",
@@ -121,6 +124,8 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
                 "gpu_taint": dict(gpu["taint"]),
             })
         cfg["platform"] = platform
+        # false: an external PostgreSQL named by the secret database_url; true: CloudNativePG makes one here.
+        cfg["database"] = {"cloudnativepg": False}
     else:
         # The platform program is the Pulumi project "<project_slug>-platform" (infra/platform/Pulumi.yaml).
         cfg["platform"] = {"stack": f"organization/{project_slug}-platform/{platform_stack_env}"}

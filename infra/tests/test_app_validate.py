@@ -23,7 +23,8 @@ from stacks import HELD_IN, MATRIX
 
 
 def model_server(r: RenderResult) -> dict[str, Any]:
-    return copy.deepcopy(r.get("Deployment", "model-server"))
+    (workload,) = r.find("Deployment", "model-server") + r.find("StatefulSet", "model-server")
+    return copy.deepcopy(workload)
 
 
 # ------------------------------------------------------------------ schemas

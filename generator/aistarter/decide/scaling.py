@@ -63,7 +63,15 @@ def model_server_plan(answers: Answers) -> ModelServerPlan | None:
         metric="aistarter_model_pending_requests",
         target_pending_per_replica=PENDING_PER_REPLICA,
         cold_start_s=cold_start_s(answers),
+        cache_gi=model_cache_gi(size),
     )
+
+
+def model_cache_gi(size: catalog.Size) -> int:
+    """Weights plus a quarter for the hub's temporary download files and tokenizer/config, plus 10 GiB for
+    vLLM's compile caches; rounded up to 10 GiB so volume sizes stay readable."""
+    gib = catalog.MODEL_WEIGHTS_GB[size] * 1e9 / 2**30
+    return int(math.ceil((gib * 1.25 + 10) / 10) * 10)
 
 
 def gpu_plan(answers: Answers, server: ModelServerPlan | None) -> GpuPlan | None:
