@@ -90,3 +90,13 @@ def test_cloudnativepg_makes_the_database_on_existing_clusters(tmp_path: Path) -
 
 def test_cnpg_url_encodes_the_password() -> None:
     assert cnpg_url("app", "p@ss:w/rd", "app-db-rw", "app") == "postgresql://app:p%40ss%3Aw%2Frd@app-db-rw:5432/app"
+
+
+def test_cloudnativepg_cluster_passes_schema_validation(tmp_path: Path) -> None:
+    from aistarter_infra.validate import validate_schemas
+
+    program = write_program(tmp_path, RAG_SMALL_EXISTING, overrides={"database": {"cloudnativepg": True}})
+    r = render_program(program)
+    assert validate_schemas(r.manifests) == []
+    broken = [dict(m, spec={**m["spec"], "instance": 1}) for m in r.find("Cluster")]
+    assert validate_schemas(broken) != []
