@@ -11,6 +11,7 @@ from typing import Any
 
 from .config import (
     AddonsConfig,
+    ApiConfig,
     IngressConfig,
     ModelServerConfig,
     QueueConfig,
@@ -72,6 +73,7 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "target_cpu_utilization": api.get("target_cpu_utilization", 70),
             "latency_budget_ms": latency_budget_ms,
             "auth": stack.get("auth", "api_key"),
+            "metrics_port": ApiConfig.model_fields["metrics_port"].default,
             "resources": _defaults(Resources()),
             "ingress": {k: v for k, v in _defaults(IngressConfig()).items() if k != "allow_cidrs"},
         },
