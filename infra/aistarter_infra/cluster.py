@@ -18,7 +18,13 @@ PLATFORM_OUTPUT_NAMES = (
     "gpu_taint_value",
     "gpu_taint_effect",
     "storage_class",
+    "database_url",
 )
+# Newer platform outputs, read with these defaults so an older platform stack still works.
+OPTIONAL_PLATFORM_OUTPUTS: dict[str, object] = {
+    "monitor_labels": {"release": "kube-prometheus-stack"},
+    "ingress_class": "nginx",
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,12 @@ class PlatformOutputs:
     storage_class: pulumi.Input[str]
     kubeconfig: pulumi.Input[str] | None = None
     kube_context: str | None = None
+    # The shared PostgreSQL (secret, `postgresql://USER:PASS@HOST:5432/DB?sslmode=require`, password URL-encoded);
+    # None on cloud=existing, where components/database.py makes the URL from app config.
+    database_url: pulumi.Input[str] | None = None
+    # Labels the platform's Prometheus selects ServiceMonitors by, and the ingress class it installs.
+    monitor_labels: pulumi.Input[dict[str, str]] = None  # type: ignore[assignment]
+    ingress_class: pulumi.Input[str] | None = None
 
 
 def platform_outputs(cfg: AppStackConfig) -> PlatformOutputs:
@@ -48,6 +60,8 @@ def platform_outputs(cfg: AppStackConfig) -> PlatformOutputs:
             # Empty means the cluster's default StorageClass (omitted from the PVCs).
             storage_class=p.storage_class,
             kube_context=p.kube_context,
+            monitor_labels=dict(OPTIONAL_PLATFORM_OUTPUTS["monitor_labels"]),  # type: ignore[arg-type]
+            ingress_class=cfg.api.ingress.class_name,
         )
     ref = pulumi.StackReference(cfg.platform.stack)
 
@@ -62,6 +76,11 @@ def platform_outputs(cfg: AppStackConfig) -> PlatformOutputs:
         gpu_taint_effect=out("gpu_taint_effect"),
         storage_class=out("storage_class"),
         kubeconfig=pulumi.Output.secret(ref.require_output("kubeconfig")),
+        database_url=pulumi.Output.secret(ref.require_output("database_url")).apply(str),
+        monitor_labels=ref.get_output("monitor_labels").apply(
+            lambda v: dict(v) if v else dict(OPTIONAL_PLATFORM_OUTPUTS["monitor_labels"])),  # type: ignore[arg-type]
+        ingress_class=ref.get_output("ingress_class").apply(
+            lambda v: str(v) if v else str(OPTIONAL_PLATFORM_OUTPUTS["ingress_class"])),
     )
 
 

@@ -22,6 +22,8 @@ _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/:-]*?)(?::(?P<tag>[A-Za-z0-9_]
 _FLOATING_TAGS = {"latest", "stable", "main", "master", "edge", "nightly"}
 
 SECRET_HINT = "pulumi config set --secret {key} <value>"
+# The image the generated Pulumi.<stack>.yaml names until the team builds and pushes its own.
+PLACEHOLDER_IMAGE_PREFIX = "ghcr.io/your-org/"
 
 
 class ConfigError(ValueError):
@@ -92,6 +94,15 @@ class ApiConfig(_Model):
     # Cold-start contract with the backend: how long the API holds a request while the model server wakes.
     latency_budget_ms: int = Field(2000, ge=1)
     auth: Literal["api_key", "none"] = "api_key"
+    # /metrics and /internal/* are served here, never on `port`: the Service the Ingress targets cannot reach them.
+    metrics_port: int = Field(9000, ge=1024, le=65535)
+
+    @property
+    def longest_hold_s(self) -> int:
+        """Longest time the API holds a request with no answer yet (a cold self-hosted model): every proxy and
+        load balancer idle timeout on the path must be longer. Streams send keep-alives meanwhile; non-streaming
+        requests cannot."""
+        return -(-self.latency_budget_ms // 1000)
 
     @field_validator("image")
     @classmethod
@@ -103,6 +114,9 @@ class ApiConfig(_Model):
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"api.min_replicas={self.min_replicas} > api.max_replicas={self.max_replicas}: "
                              "raise max_replicas or lower min_replicas")
+        if self.metrics_port == self.port:
+            raise ValueError(f"api.metrics_port={self.metrics_port} equals api.port: the internal endpoints need "
+                             "their own port")
         return self
 
 
@@ -141,8 +155,12 @@ class ModelServerConfig(_Model):
     # KEDA waits this long after the last pending request before taking the GPUs back to zero.
     cooldown_s: int = Field(600, ge=0)
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    # Weights plus headroom (the blueprint's cache_gi); a model larger than its cache crash-loops on download.
     cache_size: str = "100Gi"
-    cache_mode: Literal["per-pod", "shared"] = "per-pod"
+    # per-pod: an ephemeral claim per pod, downloaded on each start (small models). per-replica: a StatefulSet
+    # claim per replica that survives scale to zero, so a wake loads instead of downloading (large models).
+    # shared: one ReadWriteMany claim for the whole fleet (needs cache_storage_class).
+    cache_mode: Literal["per-pod", "per-replica", "shared"] = "per-pod"
     cache_storage_class: str = ""
     shm_size: str = "8Gi"
     max_model_len: int = Field(0, ge=0)
@@ -185,8 +203,9 @@ class ModelServerConfig(_Model):
 
 class VectorStoreConfig(_Model):
     kind: Literal["qdrant", "pgvector"]
-    # One replica: a plain StatefulSet has no replication (scale out with the Qdrant or CloudNativePG operators).
-    image: str
+    # qdrant: one replica, a plain StatefulSet has no replication (scale out with the Qdrant operator).
+    # pgvector lives in the shared database (see DatabaseConfig); image and storage apply to qdrant only.
+    image: str = ""
     storage_size: str = "20Gi"
     resources: Resources = Resources(cpu_request="1", cpu_limit="1", memory_request="2Gi", memory_limit="2Gi")
     database: str = "app"
@@ -194,7 +213,7 @@ class VectorStoreConfig(_Model):
     @field_validator("image")
     @classmethod
     def _pinned(cls, v: str) -> str:
-        return check_image(v, "vector_store.image")
+        return check_image(v, "vector_store.image") if v else v
 
     @field_validator("storage_size", mode="before")
     @classmethod
@@ -207,7 +226,43 @@ class VectorStoreConfig(_Model):
         if r.cpu_request != r.cpu_limit or r.memory_request != r.memory_limit:
             raise ValueError("vector_store.resources: requests must equal limits (Guaranteed QoS keeps the database "
                              "from being evicted first under memory pressure)")
+        if self.kind == "qdrant" and not self.image:
+            raise ValueError("vector_store.image is empty: qdrant needs a pinned image (qdrant/qdrant:vX.Y.Z)")
         return self
+
+
+class DatabaseConfig(_Model):
+    """The shared PostgreSQL (keys, usage, provenance, jobs, pgvector) every API replica and worker uses.
+
+    aws/gcp/azure: the platform stack's managed database (its `database_url` output); nothing to set here.
+    existing: `cloudnativepg: false` takes the secret `database_url` (an external database); `true` creates a
+    CloudNativePG cluster in the app namespace (its password: the secret `database_password`).
+    """
+
+    cloudnativepg: bool = False
+    install_operator: bool = True
+    operator_chart_version: str = "0.23.0"
+    operator_namespace: str = "cnpg-system"
+    # CloudNativePG's PostgreSQL images ship the pgvector extension.
+    image: str = "ghcr.io/cloudnative-pg/postgresql:17.2"
+    instances: int = Field(1, ge=1)
+    storage_size: str = "20Gi"
+    name: str = "app"
+    user: str = "app"
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        return check_image(v, "database.image")
+
+    @field_validator("storage_size", mode="before")
+    @classmethod
+    def _quantity(cls, v: Any) -> str:
+        return check_quantity(v, "database.storage_size")
+
+    @property
+    def cluster_name(self) -> str:
+        return "app-db"
 
 
 class QueueConfig(_Model):
@@ -249,7 +304,9 @@ class QueueConfig(_Model):
             return list(self.worker_command)
         if self.kind == "arq":
             return ["arq", "app.jobs.worker.WorkerSettings"]
-        return ["celery", "-A", "app.jobs.worker", "worker", "--loglevel=INFO"]
+        # solo pool: one process per pod, so the metrics it serves (the pending gauge of the jobs it runs) are the
+        # pod's; a prefork pool would keep them in child processes no scrape sees. KEDA adds pods instead.
+        return ["celery", "-A", "app.jobs.worker", "worker", "--pool=solo", "--loglevel=INFO"]
 
     @property
     def effective_probe_command(self) -> list[str]:
@@ -319,6 +376,7 @@ class AppStackConfig(_Model):
     vector_store: VectorStoreConfig | None = None
     queue: QueueConfig | None = None
     telemetry: TelemetryConfig | None = None
+    database: DatabaseConfig = DatabaseConfig()
     prometheus_monitors: bool = True
     platform: PlatformConfig = PlatformConfig()
     addons: AddonsConfig = AddonsConfig()
@@ -341,6 +399,9 @@ class AppStackConfig(_Model):
         if self.cloud == "existing" and not self.platform.kube_context:
             raise ValueError("platform.kube_context is empty: with cloud=existing set it to your kubeconfig context "
                              "(pulumi config set --path platform.kube_context <name>)")
+        if self.cloud != "existing" and self.database.cloudnativepg:
+            raise ValueError(f"database.cloudnativepg is true on cloud={self.cloud}: the platform stack's managed "
+                             "database is used there; set it to false")
         if self.cloud != "existing" and not self.platform.stack:
             raise ValueError("platform.stack is empty: set it to the platform stack, e.g. "
                              "pulumi config set --path platform.stack <org>/<project>-platform/<stack>")
@@ -361,8 +422,10 @@ def required_secret_keys(cfg: AppStackConfig) -> list[str]:
     keys = [f"{p}_api_key" for p in cfg.external_providers]
     if cfg.api.auth == "api_key":
         keys.append("api_keys")
-    if cfg.vector_store is not None:
-        keys.append("qdrant_api_key" if cfg.vector_store.kind == "qdrant" else "postgres_password")
+    if cfg.vector_store is not None and cfg.vector_store.kind == "qdrant":
+        keys.append("qdrant_api_key")
+    if cfg.cloud == "existing":
+        keys.append("database_password" if cfg.database.cloudnativepg else "database_url")
     if cfg.queue is not None:
         keys.append("redis_password")
     return keys
@@ -370,7 +433,8 @@ def required_secret_keys(cfg: AppStackConfig) -> list[str]:
 
 OPTIONAL_SECRET_KEYS = ["hf_token", "otel_exporter_authorization"]
 
-_OBJECT_KEYS = ("api", "gpu", "model_server", "vector_store", "queue", "telemetry", "platform", "addons")
+_OBJECT_KEYS = ("api", "gpu", "model_server", "vector_store", "queue", "telemetry", "database", "platform",
+                "addons")
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -414,4 +478,17 @@ def load_app_config(config: Any, project: str) -> AppStackConfig:
     for key in ("namespace", "cloud", "api"):
         if key not in values:
             raise ConfigError(f"stack config {key!r} is missing: add it to Pulumi.<stack>.yaml")
-    return config_from_mapping(values)
+    cfg = config_from_mapping(values)
+    if cfg.api.image.startswith(PLACEHOLDER_IMAGE_PREFIX) and not _rendering():
+        raise ConfigError(f"api.image={cfg.api.image!r} is the generated placeholder: build and push the app image "
+                          "(see the Dockerfile), then pulumi config set --path api.image <registry>/<name>:<tag>")
+    return cfg
+
+
+def _rendering() -> bool:
+    """True under `aistarter infra render` / the tests' mocks: there the placeholder image stands for "your
+    image" and nothing is deployed, so a fresh project still renders; `pulumi up` never runs under mocks."""
+    import pulumi
+    from pulumi.runtime.mocks import MockMonitor
+
+    return isinstance(pulumi.runtime.settings.SETTINGS.monitor, MockMonitor)

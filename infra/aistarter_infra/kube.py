@@ -10,6 +10,10 @@ import pulumi
 # collides with a host user (checkov CKV_K8S_40). The generated Dockerfile creates this user.
 APP_UID = 10001
 
+# Every image is pinned to an exact tag or digest (config.check_image), so a node that has it never pulls again:
+# faster starts, and a registry outage cannot stop a reschedule.
+PULL_POLICY = "IfNotPresent"
+
 PART_OF = "app.kubernetes.io/part-of"
 COMPONENT = "app.kubernetes.io/component"
 NAME = "app.kubernetes.io/name"

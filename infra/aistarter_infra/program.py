@@ -10,6 +10,9 @@ import pulumi_kubernetes as k8s
 from . import kube
 from .cluster import make_provider, platform_outputs
 from .components import Addons, ApiService, ModelServer, NetworkPolicies, Queue, Telemetry, VectorStore
+from .components.api import app_env
+from .components.database import SECRET as DATABASE_SECRET
+from .components.database import Database, MigrationJob
 from .config import AppStackConfig, load_app_config
 
 
@@ -36,12 +39,16 @@ def build_app_stack(cfg: AppStackConfig) -> dict[str, Any]:
     if cfg.telemetry is not None:
         Telemetry("telemetry", cfg, namespace, opts=with_provider)
     vector_service = None
-    if cfg.vector_store is not None:
+    if cfg.vector_store is not None and cfg.vector_store.kind == "qdrant":
         vector_service = VectorStore("vector-store", cfg, namespace, platform, opts=with_provider).service_name
+    database = Database("database", cfg, namespace, platform, opts=with_provider)
+    migrations = [MigrationJob("migrate", cfg, namespace, app_env(cfg, f"{cfg.project}-migrate"),
+                               depends_on=[database.secret, *database.ready], opts=with_provider).job]
     if cfg.queue is not None:
         Queue("queue", cfg, namespace, platform, keda_deps=addons.keda_deps,
-              monitoring_deps=addons.monitoring_deps, opts=with_provider)
-    ApiService("api", cfg, namespace, monitoring_deps=addons.monitoring_deps, opts=with_provider)
+              monitoring_deps=addons.monitoring_deps, migrations=migrations, opts=with_provider)
+    ApiService("api", cfg, namespace, monitoring_deps=addons.monitoring_deps,
+               monitor_labels=platform.monitor_labels, migrations=migrations, opts=with_provider)
     if cfg.model_server is not None:
         ModelServer("model-server", cfg, namespace, platform, keda_deps=addons.keda_deps,
                     monitoring_deps=addons.monitoring_deps, opts=with_provider)
@@ -52,6 +59,9 @@ def build_app_stack(cfg: AppStackConfig) -> dict[str, Any]:
         "model_server_service": "model-server" if cfg.model_server is not None else None,
         "vector_store_service": vector_service,
         "redis_service": "redis" if cfg.queue is not None else None,
+        "database_secret": DATABASE_SECRET,
+        # Every idle timeout on the way in (Ingress, load balancer) must be longer than this.
+        "api_longest_hold_s": cfg.api.longest_hold_s,
     }
 
 

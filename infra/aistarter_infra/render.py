@@ -29,7 +29,7 @@ STACK_REFERENCE = "pulumi:pulumi:StackReference"
 DEFAULT_STORAGE_CLASS = {"aws": "gp3", "gcp": "standard-rwo", "azure": "managed-csi", "existing": ""}
 
 
-def default_platform_outputs(cloud: str = "aws") -> dict[str, str]:
+def default_platform_outputs(cloud: str = "aws") -> dict[str, Any]:
     return {
         "kubeconfig": "apiVersion: v1\nkind: Config\n",
         "gpu_pool_label_key": "aistarter.dev/pool",
@@ -38,6 +38,10 @@ def default_platform_outputs(cloud: str = "aws") -> dict[str, str]:
         "gpu_taint_value": "present",
         "gpu_taint_effect": "NoSchedule",
         "storage_class": DEFAULT_STORAGE_CLASS.get(cloud, ""),
+        # A secret output: the render shows only the placeholder in the `database` Secret.
+        "database_url": "postgresql://app:rendered@database.platform.internal:5432/app?sslmode=require",
+        "monitor_labels": {"release": "kube-prometheus-stack"},
+        "ingress_class": "nginx",
     }
 
 
@@ -114,7 +118,8 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == STACK_REFERENCE:
             ref = args.inputs.get("name", args.name)
             outputs = self.stack_outputs.get(ref, self.stack_outputs.get("*", {}))
-            return f"{args.name}-id", {"name": ref, "outputs": outputs, "secretOutputNames": ["kubeconfig"]}
+            return f"{args.name}-id", {"name": ref, "outputs": outputs,
+                                       "secretOutputNames": ["kubeconfig", "database_url"]}
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:

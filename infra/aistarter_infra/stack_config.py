@@ -11,6 +11,7 @@ from typing import Any
 
 from .config import (
     AddonsConfig,
+    ApiConfig,
     IngressConfig,
     ModelServerConfig,
     QueueConfig,
@@ -20,7 +21,6 @@ from .config import (
 )
 
 QDRANT_IMAGE = "qdrant/qdrant:v1.15.4-unprivileged"
-PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 API_IMAGE = "ghcr.io/your-org/{slug}:0.1.0"
 KUBE_CONTEXT_PLACEHOLDER = "change-me"
 AKS_SPOT_TOLERATION = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
@@ -73,6 +73,7 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "target_cpu_utilization": api.get("target_cpu_utilization", 70),
             "latency_budget_ms": latency_budget_ms,
             "auth": stack.get("auth", "api_key"),
+            "metrics_port": ApiConfig.model_fields["metrics_port"].default,
             "resources": _defaults(Resources()),
             "ingress": {k: v for k, v in _defaults(IngressConfig()).items() if k != "allow_cidrs"},
         },
@@ -101,13 +102,15 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "shm_size": "2Gi" if tp == 1 else "8Gi",
             "resources": model_server_resources(tp),
             **_pick(MS_DEFAULTS, "cooldown_s", "prometheus_url"),
-            "cache_size": f"{ms['cache_gi']}Gi" if ms.get("cache_gi") else MS_DEFAULTS["cache_size"],
-            **_pick(MS_DEFAULTS, "cache_mode"),
+            "cache_size": f"{ms['cache_gi']}Gi",
+            # large (sharded) models keep their weights on a claim per replica across scale to zero.
+            "cache_mode": "per-pod" if tp == 1 else "per-replica",
         }
     if stack.get("vector_store", "none") != "none":
         kind = stack["vector_store"]
-        cfg["vector_store"] = {"kind": kind, "image": QDRANT_IMAGE if kind == "qdrant" else PGVECTOR_IMAGE,
-                               "storage_size": VS_DEFAULTS["storage_size"]}
+        # pgvector is an extension in the shared database: no store of its own.
+        cfg["vector_store"] = ({"kind": kind, "image": QDRANT_IMAGE, "storage_size": VS_DEFAULTS["storage_size"]}
+                               if kind == "qdrant" else {"kind": kind})
     if stack.get("task_queue", "none") != "none":
         cfg["queue"] = {"kind": stack["task_queue"],
                         **_pick(Q_DEFAULTS, "redis_image", "worker_min_replicas", "worker_max_replicas",
@@ -129,6 +132,8 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
                 "gpu_taint": dict(gpu["taint"]),
             })
         cfg["platform"] = platform
+        # false: an external PostgreSQL named by the secret database_url; true: CloudNativePG makes one here.
+        cfg["database"] = {"cloudnativepg": False}
     else:
         # The platform program is the Pulumi project "<project_slug>-platform" (infra/platform/Pulumi.yaml).
         cfg["platform"] = {"stack": f"organization/{project_slug}-platform/{platform_stack_env}"}

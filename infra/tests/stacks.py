@@ -41,7 +41,7 @@ def _model_server(tensor_parallel: int, scale_to_zero: bool = True, min_replicas
     return {"engine": "vllm", "image": "vllm/vllm-openai:v0.11.0", "model": "Qwen/Qwen2.5-7B-Instruct",
             "min_replicas": min_replicas, "max_replicas": 3, "tensor_parallel": tensor_parallel,
             "scale_to_zero": scale_to_zero, "autoscaler": "keda", "metric": "aistarter_model_pending_requests",
-            "target_pending_per_replica": 8, "cold_start_s": 300}
+            "target_pending_per_replica": 8, "cold_start_s": 300, "cache_gi": 20}
 
 
 def make_stack(**changes: Any) -> dict[str, Any]:

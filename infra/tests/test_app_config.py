@@ -108,7 +108,60 @@ def test_data_store_requests_must_equal_limits() -> None:
 
 def test_required_secrets_follow_the_options() -> None:
     assert required_secret_keys(cfg_of(CHAT_NO_GPU)) == ["openai_api_key", "anthropic_api_key", "api_keys"]
-    assert required_secret_keys(cfg_of(RAG_SMALL_EXISTING)) == ["openai_api_key", "api_keys", "qdrant_api_key"]
+    # existing cluster: the database comes from the secret URL (clouds: from the platform stack).
+    assert required_secret_keys(cfg_of(RAG_SMALL_EXISTING)) == ["openai_api_key", "api_keys", "qdrant_api_key",
+                                                                "database_url"]
+    cnpg = cfg_of(RAG_SMALL_EXISTING, database={"cloudnativepg": True})
+    assert required_secret_keys(cnpg)[-1] == "database_password"
     # local-only gateway: no provider key; celery: the Redis password.
     assert required_secret_keys(cfg_of(BATCH_LARGE)) == ["api_keys", "redis_password"]
-    assert "postgres_password" in required_secret_keys(cfg_of(MATRIX["agents-azure-pgvector-arq"]))
+    # pgvector is an extension in the shared database: no password of its own.
+    assert required_secret_keys(cfg_of(MATRIX["agents-azure-pgvector-arq"])) == [
+        "anthropic_api_key", "api_keys", "redis_password"]
+
+
+class _Config:
+    """The two methods of pulumi.Config the loader calls, over plain values."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def get(self, key: str) -> Any:
+        v = self.values.get(key)
+        return None if v is None or isinstance(v, dict | list) else str(v)
+
+    def get_object(self, key: str) -> Any:
+        v = self.values.get(key)
+        return v if isinstance(v, dict | list) else None
+
+
+def test_loader_refuses_the_placeholder_image_and_says_how_to_set_it() -> None:
+    from aistarter_infra.config import load_app_config
+
+    values = stack_to_config(CHAT_NO_GPU, "demo")
+    with pytest.raises(ConfigError) as err:
+        load_app_config(_Config(values), "demo")
+    message = str(err.value)
+    assert "\n" not in message and "api.image" in message and "placeholder" in message
+    assert "pulumi config set --path api.image" in message
+    values["api"] = dict(values["api"], image="registry.example.com/demo:1.4.2")
+    assert load_app_config(_Config(values), "demo").api.image == "registry.example.com/demo:1.4.2"
+
+
+def test_cloudnativepg_only_on_existing_clusters() -> None:
+    with pytest.raises(ConfigError, match="database.cloudnativepg is true on cloud=aws"):
+        cfg_of(CHAT_NO_GPU, database={"cloudnativepg": True})
+
+
+def test_longest_hold_is_the_latency_budget_rounded_up() -> None:
+    assert cfg_of(CHAT_NO_GPU).api.longest_hold_s == 2
+    values = stack_to_config(CHAT_NO_GPU, "demo", latency_budget_ms=120_001) | {"project": "demo"}
+    assert config_from_mapping(values).api.longest_hold_s == 121
+
+
+def test_model_cache_comes_from_the_blueprint_size() -> None:
+    large = copy.deepcopy(BATCH_LARGE)
+    large["model_server"]["cache_gi"] = 180
+    ms = cfg_of(large).model_server
+    assert ms.cache_size == "180Gi" and ms.cache_mode == "per-replica"
+    assert cfg_of(RAG_SMALL_EXISTING).model_server.cache_mode == "per-pod"

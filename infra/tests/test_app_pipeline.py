@@ -65,7 +65,8 @@ def test_module_entry_point_with_platform_outputs(tmp_path: Path, checkov_exe: s
     outputs = tmp_path / "platform.json"
     outputs.write_text(json.dumps({"kubeconfig": "x", "gpu_pool_label_key": "pool", "gpu_pool_label_value": "l4x4",
                                    "gpu_taint_key": "nvidia.com/gpu", "gpu_taint_value": "present",
-                                   "gpu_taint_effect": "NoSchedule", "storage_class": "standard-rwo"}))
+                                   "gpu_taint_effect": "NoSchedule", "storage_class": "standard-rwo",
+                                   "database_url": "postgresql://app:x@db:5432/app"}))
     env = {**os.environ, "AISTARTER_CHECKOV": checkov_exe}
     proc = subprocess.run([sys.executable, "-m", "aistarter_infra", str(app), "--platform-outputs", str(outputs),
                            "--out", str(tmp_path / "out")], cwd=INFRA_DIR, env=env, capture_output=True, text=True,

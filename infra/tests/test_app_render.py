@@ -37,10 +37,14 @@ def test_resources_exist_exactly_for_the_chosen_options(name: str, rendered: Any
             ("PodDisruptionBudget", "api"), ("Ingress", "api"), ("NetworkPolicy", "default-deny-all"),
             ("NetworkPolicy", "allow-dns")} <= names
     has = lambda kind, n: (kind, n) in names  # noqa: E731
-    assert has("Deployment", "model-server") == bool(stack["model_server"])
+    large = bool(stack["model_server"]) and stack["model_server"]["tensor_parallel"] > 1
+    assert has("Deployment", "model-server") == (bool(stack["model_server"]) and not large)
+    assert has("StatefulSet", "model-server") == large
     assert has("ScaledObject", "model-server") == bool(stack["model_server"])
     assert has("StatefulSet", "qdrant") == (stack["vector_store"] == "qdrant")
-    assert has("StatefulSet", "postgres") == (stack["vector_store"] == "pgvector")
+    # pgvector lives in the shared database; every stack has its URL Secret and one migration Job.
+    assert not has("StatefulSet", "postgres")
+    assert has("Secret", "database") and has("Job", "migrate")
     assert has("PodDisruptionBudget", "qdrant") == (stack["vector_store"] == "qdrant")
     assert has("StatefulSet", "redis") == (stack["task_queue"] != "none")
     assert has("Deployment", "worker") == (stack["task_queue"] != "none")
@@ -95,14 +99,18 @@ def test_api_probes_and_disruption_budget(rendered: Any) -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert r.get("PodDisruptionBudget", "api")["spec"]["minAvailable"] == 1
+    # maxUnavailable: a budget that allows 0 disruptions for a single replica would block node drains.
+    assert r.get("PodDisruptionBudget", "api")["spec"] == {
+        "maxUnavailable": 1, "selector": {"matchLabels": r.get("Deployment", "api")["spec"]["selector"]["matchLabels"]}}
 
 
 @pytest.mark.parametrize("name", ["rag-small-existing", "batch-large", "rag-aws-warm-gpu"])
 def test_model_server_gpu_placement_and_lifecycle(name: str, rendered: Any) -> None:
     stack, r = MATRIX[name], rendered(name)
     tp = stack["model_server"]["tensor_parallel"]
-    pod = r.get("Deployment", "model-server")["spec"]["template"]["spec"]
+    kind = "Deployment" if tp == 1 else "StatefulSet"
+    workload = r.get(kind, "model-server")
+    pod = workload["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert c["resources"]["requests"]["nvidia.com/gpu"] == c["resources"]["limits"]["nvidia.com/gpu"] == str(tp)
     assert c["args"][c["args"].index("--tensor-parallel-size") + 1] == str(tp)
@@ -112,12 +120,25 @@ def test_model_server_gpu_placement_and_lifecycle(name: str, rendered: Any) -> N
             "effect": gpu["taint"]["effect"]} in pod["tolerations"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
-    assert "persistentVolumeClaim" in volumes["model-cache"] or "ephemeral" in volumes["model-cache"]
+    if tp == 1:
+        assert "ephemeral" in volumes["model-cache"]
+        # Rolls out without dropping the warm replica.
+        assert workload["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    else:
+        # The large model's weights stay on a claim per replica across scale to zero.
+        (claim,) = workload["spec"]["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "model-cache" and "model-cache" not in volumes
+        assert workload["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
+    assert c["imagePullPolicy"] == "IfNotPresent"
     assert c["startupProbe"]["failureThreshold"] * c["startupProbe"]["periodSeconds"] >= \
         stack["model_server"]["cold_start_s"]
     assert c["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
     assert 120 <= pod["terminationGracePeriodSeconds"] <= 140
-    assert "replicas" not in r.get("Deployment", "model-server")["spec"]
+    assert "replicas" not in workload["spec"]
+    assert r.get("ScaledObject", "model-server")["spec"]["scaleTargetRef"]["kind"] == kind
+    # At zero nothing is meant to be ready, so `pulumi up` must not wait for it (warm floors get a long timeout).
+    annotations = workload["metadata"].get("annotations", {})
+    assert (annotations.get("pulumi.com/skipAwait") == "true") == stack["model_server"]["scale_to_zero"]
 
 
 @pytest.mark.parametrize("name", ["rag-small-existing", "batch-large"])
@@ -137,8 +158,10 @@ def test_scale_to_zero_wakes_on_the_api_pending_gauge(name: str, rendered: Any) 
     assert meta["activationThreshold"] == "0"
     # Prometheus must actually scrape the gauge: a ServiceMonitor on the API's metrics endpoint.
     sm = r.get("ServiceMonitor", "api")["spec"]
-    assert sm["endpoints"][0]["path"] == "/metrics"
-    assert sm["selector"]["matchLabels"] == r.get("Service", "api")["spec"]["selector"]
+    assert sm["endpoints"][0] == {"port": "metrics", "path": "/metrics", "interval": "15s"}
+    assert sm["selector"]["matchLabels"] == r.get("Service", "api-metrics")["spec"]["selector"]
+    # The platform's Prometheus selects monitors by its release label.
+    assert r.get("ServiceMonitor", "api")["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
 def test_warm_gpu_keeps_replicas_when_the_blueprint_refuses_scale_to_zero(rendered: Any) -> None:
@@ -179,7 +202,7 @@ def test_network_is_default_deny_with_explicit_allows(name: str, rendered: Any) 
     targets = [peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
                for rule in _allows(api_out, "egress") for peer in rule["to"]]
     assert ("model-server" in targets) == bool(stack["model_server"])
-    assert ("vector-store" in targets) == (stack["vector_store"] != "none")
+    assert ("vector-store" in targets) == (stack["vector_store"] == "qdrant")
     assert ("redis" in targets) == (stack["task_queue"] != "none")
     assert ("otel-collector" in targets) == (stack["observability"] != "none")
     if stack["model_server"]:
@@ -217,14 +240,16 @@ def test_device_plugin_targets_the_gpu_pool(rendered: Any) -> None:
 def test_platform_outputs_drive_gpu_placement_on_clouds(tmp_path: Path) -> None:
     outputs = {"kubeconfig": "k", "gpu_pool_label_key": "example.com/pool", "gpu_pool_label_value": "l4",
                "gpu_taint_key": "example.com/gpu", "gpu_taint_value": "yes", "gpu_taint_effect": "NoExecute",
-               "storage_class": "fast"}
+               "storage_class": "fast", "database_url": "postgresql://app:p%40ss@db.internal:5432/app",
+               "monitor_labels": {"prometheus": "platform"}, "ingress_class": "alb"}
     r = render_program(write_program(tmp_path, BATCH_LARGE), platform_outputs=outputs)
-    pod = r.get("Deployment", "model-server")["spec"]["template"]["spec"]
+    pod = r.get("StatefulSet", "model-server")["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"example.com/pool": "l4"}
     assert pod["tolerations"] == [{"key": "example.com/gpu", "operator": "Equal", "value": "yes",
                                    "effect": "NoExecute"}]
     redis = r.get("StatefulSet", "redis")["spec"]["volumeClaimTemplates"][0]["spec"]
     assert redis["storageClassName"] == "fast"
+    assert r.get("ServiceMonitor", "api")["metadata"]["labels"]["prometheus"] == "platform"
     (ref,) = [o for o in r.other if o["type"] == "pulumi:pulumi:StackReference"]
     assert ref["name"] == "organization/demo-platform/dev"
 
@@ -270,12 +295,13 @@ def test_aks_spot_gpu_pool_is_tolerated(tmp_path: Path) -> None:
     r = render_program(write_program(tmp_path, stack))
     spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
             "effect": "NoSchedule"}
-    assert spot in r.get("Deployment", "model-server")["spec"]["template"]["spec"]["tolerations"]
+    (workload,) = r.find("Deployment", "model-server") + r.find("StatefulSet", "model-server")
+    assert spot in workload["spec"]["template"]["spec"]["tolerations"]
     assert spot in r.release("nvidia-device-plugin")["values"]["tolerations"]
     pools = gpu_pools_from_stack(stack)
     assert len(pools[0]["taints"]) == 2
     assert check_gpu_consistency(r.manifests, pools) == []
-    no_spot = copy.deepcopy(r.get("Deployment", "model-server"))
+    no_spot = copy.deepcopy(workload)
     no_spot["spec"]["template"]["spec"]["tolerations"].remove(spot)
     assert check_gpu_consistency([no_spot], pools) != []
 

@@ -82,8 +82,8 @@ def test_generated_stack_renders_and_validates(name: str, project_of: Any) -> No
     assert report.schema_problems == [] and report.gpu_problems == []
     require(report.checkov is not None, report.checkov_missing)
     assert report.checkov is not None and report.checkov.ok, report.summary()
-    assert ("model-server" in {m["metadata"]["name"] for m in result.find("Deployment")}) == bool(
-        stack["model_server"])
+    workloads = result.find("Deployment") + result.find("StatefulSet")
+    assert ("model-server" in {m["metadata"]["name"] for m in workloads}) == bool(stack["model_server"])
 
 
 @pytest.mark.slow

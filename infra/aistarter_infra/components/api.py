@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from .. import kube
 from ..config import AppStackConfig
+from .database import database_url_env
 
 COMPONENT = "api"
 NAME = "api"
@@ -24,15 +25,18 @@ ENV_CONTRACT = {
     "LOCAL_MODEL_NAME": "served model name (self_hosted)",
     "MODEL_COLD_START_WAIT_MS": "how long to hold a request while the model server wakes, then 503 + Retry-After",
     "QDRANT_URL / QDRANT_API_KEY": "vector_store=qdrant",
-    "DATABASE_URL": "postgresql+asyncpg://app:<password>@postgres:5432/app (vector_store=pgvector)",
+    "DATABASE_URL": "secret database/url: the shared PostgreSQL (components/database.py)",
+    "AUTO_MIGRATE": "false: the migrate Job runs migrations once per deploy",
+    "METRICS_PORT": "internal port serving /metrics and /internal/* (api.metrics_port, queue.worker_metrics_port)",
     "REDIS_URL": "redis://:<password>@redis:6379/0 (task_queue arq|celery)",
     "OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME": "observability != none",
 }
 
 
 def app_env(cfg: AppStackConfig, service_name: str) -> list[dict[str, Any]]:
-    """Environment shared by the API and the worker: the same settings module runs in both."""
-    env: list[dict[str, Any]] = [{"name": "APP_ENV", "value": "production"}]
+    """Environment shared by the API, the worker and the migration Job: the same settings module runs in all."""
+    env: list[dict[str, Any]] = [{"name": "APP_ENV", "value": "production"}, database_url_env(),
+                                 {"name": "AUTO_MIGRATE", "value": "false"}]
     for provider in cfg.external_providers:
         env.append(kube.secret_env(f"{provider.upper()}_API_KEY", PROVIDER_SECRET, f"{provider}_api_key"))
     if cfg.api.auth == "api_key":
@@ -48,11 +52,6 @@ def app_env(cfg: AppStackConfig, service_name: str) -> list[dict[str, Any]]:
     if vs is not None and vs.kind == "qdrant":
         env += [{"name": "QDRANT_URL", "value": "http://qdrant:6333"},
                 kube.secret_env("QDRANT_API_KEY", "qdrant", "api-key")]
-    elif vs is not None:
-        # $(VAR) expands from variables defined earlier in the list, so the password never sits in a literal.
-        env += [kube.secret_env("POSTGRES_PASSWORD", "postgres", "password"),
-                {"name": "DATABASE_URL",
-                 "value": f"postgresql+asyncpg://app:$(POSTGRES_PASSWORD)@postgres:5432/{vs.database}"}]
     if cfg.queue is not None:
         env += [kube.secret_env("REDIS_PASSWORD", "redis", "password"),
                 {"name": "REDIS_URL", "value": "redis://:$(REDIS_PASSWORD)@redis:6379/0"}]
@@ -63,12 +62,16 @@ def app_env(cfg: AppStackConfig, service_name: str) -> list[dict[str, Any]]:
 
 
 def service_monitor(name: str, namespace: pulumi.Input[str], project: str, component: str, port: str,
-                    path: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> None:
+                    path: str, parent: pulumi.Resource, depends_on: list[pulumi.Resource],
+                    monitor_labels: pulumi.Input[dict[str, str]] | None = None) -> None:
+    # The platform's Prometheus selects ServiceMonitors by these labels (its `monitor_labels` output).
+    labels = pulumi.Output.from_input({} if monitor_labels is None else monitor_labels).apply(
+        lambda extra: {**kube.labels(project, component), **(extra or {})})
     k8s.apiextensions.CustomResource(
         f"{name}-monitor",
         api_version="monitoring.coreos.com/v1",
         kind="ServiceMonitor",
-        metadata=kube.metadata(name, namespace, project, component),
+        metadata={"name": name, "namespace": namespace, "labels": labels},
         spec={
             "selector": {"matchLabels": kube.selector(project, component)},
             "endpoints": [{"port": port, "path": path, "interval": "15s"}],
@@ -82,6 +85,8 @@ class ApiService(pulumi.ComponentResource):
 
     def __init__(self, name: str, cfg: AppStackConfig, namespace: pulumi.Input[str],
                  monitoring_deps: list[pulumi.Resource] | None = None,
+                 monitor_labels: pulumi.Input[dict[str, str]] | None = None,
+                 migrations: list[pulumi.Resource] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aistarter:app:ApiService", name, None, opts)
         api = cfg.api
@@ -106,9 +111,10 @@ class ApiService(pulumi.ComponentResource):
         container = {
             "name": "api",
             "image": api.image,
-            "imagePullPolicy": "Always",
-            "ports": [{"name": "http", "containerPort": api.port, "protocol": "TCP"}],
-            "env": app_env(cfg, f"{p}-api"),
+            "imagePullPolicy": kube.PULL_POLICY,
+            "ports": [{"name": "http", "containerPort": api.port, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": api.metrics_port, "protocol": "TCP"}],
+            "env": [*app_env(cfg, f"{p}-api"), {"name": "METRICS_PORT", "value": str(api.metrics_port)}],
             "resources": api.resources.as_k8s(),
             "securityContext": kube.container_security_context(),
             # Startup gives slow imports room without making liveness lax afterwards.
@@ -142,7 +148,8 @@ class ApiService(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=kube.opts(self),
+            # Rolls only after the migrate Job finished: new code never meets an old schema.
+            opts=kube.opts(self, migrations),
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
@@ -151,9 +158,20 @@ class ApiService(pulumi.ComponentResource):
                   "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
             opts=kube.opts(self),
         )
+        # The Service above (what the Ingress targets) has only "http"; the internal endpoints get their own
+        # headless Service, for Prometheus, which the NetworkPolicy admits from the monitoring namespace only.
+        k8s.core.v1.Service(
+            f"{name}-metrics-service", metadata=meta(f"{NAME}-metrics"),
+            spec={"clusterIP": "None", "selector": kube.selector(p, COMPONENT),
+                  "ports": [{"name": "metrics", "port": api.metrics_port, "targetPort": "metrics",
+                             "protocol": "TCP"}]},
+            opts=kube.opts(self),
+        )
+        # maxUnavailable 1, not minAvailable 1: with a single replica the latter allows 0 disruptions and
+        # blocks every node drain and cluster upgrade.
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb", metadata=meta(NAME),
-            spec={"minAvailable": 1, "selector": {"matchLabels": kube.selector(p, COMPONENT)}},
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": kube.selector(p, COMPONENT)}},
             opts=kube.opts(self),
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -179,5 +197,6 @@ class ApiService(pulumi.ComponentResource):
                 spec["tls"] = [{"hosts": [api.ingress.host], "secretName": api.ingress.tls_secret}]
             k8s.networking.v1.Ingress(f"{name}-ingress", metadata=meta(NAME), spec=spec, opts=kube.opts(self))
         if cfg.uses_prometheus:
-            service_monitor(NAME, namespace, p, COMPONENT, "http", "/metrics", self, monitoring_deps or [])
+            service_monitor(NAME, namespace, p, COMPONENT, "metrics", "/metrics", self, monitoring_deps or [],
+                            monitor_labels)
         self.register_outputs({"service": NAME})

@@ -55,6 +55,7 @@ class ModelServer(pulumi.ComponentResource):
                                string_data={"token": hf_token}, opts=kube.opts(self))
 
         storage_class = kube.storage_class_name(ms.cache_storage_class or platform.storage_class)
+        claim_templates: list[dict[str, Any]] = []
         if ms.cache_mode == "shared":
             # One ReadWriteMany claim shared by every replica: the model downloads once for the whole fleet.
             k8s.core.v1.PersistentVolumeClaim(
@@ -62,8 +63,16 @@ class ModelServer(pulumi.ComponentResource):
                 spec={"accessModes": ["ReadWriteMany"], "storageClassName": storage_class,
                       "resources": {"requests": {"storage": ms.cache_size}}},
                 opts=kube.opts(self))
-            cache_volume: dict[str, Any] = {"name": "model-cache",
+            cache_volume: dict[str, Any] | None = {"name": "model-cache",
                                             "persistentVolumeClaim": {"claimName": f"{NAME}-cache"}}
+        elif ms.cache_mode == "per-replica":
+            # A StatefulSet claim per replica: it outlives scale to zero, so a wake loads the weights from disk
+            # instead of downloading them again (~145 GB for the large model).
+            claim_templates = [{
+                "metadata": {"name": "model-cache", "labels": kube.labels(p, COMPONENT)},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
+                         "resources": {"requests": {"storage": ms.cache_size}}}}]
+            cache_volume = None
         else:
             # A claim per pod (generic ephemeral volume): works with any ReadWriteOnce block class and any replica
             # count, at the price of a fresh download on each cold start (counted in cold_start_s).
@@ -100,7 +109,7 @@ class ModelServer(pulumi.ComponentResource):
         container = {
             "name": "vllm",
             "image": ms.image,
-            "imagePullPolicy": "Always",
+            "imagePullPolicy": kube.PULL_POLICY,
             "args": args,
             "env": env,
             "ports": [{"name": "http", "containerPort": ms.port, "protocol": "TCP"}],
@@ -121,17 +130,41 @@ class ModelServer(pulumi.ComponentResource):
                       "effect": platform.gpu_taint_effect}
         node_selector = pulumi.Output.all(platform.gpu_pool_label_key, platform.gpu_pool_label_value).apply(
             lambda kv: {kv[0]: kv[1]})
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=meta(NAME),
-            spec={
-                # No "replicas": KEDA's HPA owns the count. With server-side apply a value here would be
-                # re-applied by every `pulumi up` and reset a scaled-up (or scaled-to-zero) fleet.
-                "revisionHistoryLimit": 3,
-                "selector": {"matchLabels": kube.selector(p, COMPONENT)},
-                # Never surge: an extra replica would need a whole extra GPU node during a rollout.
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
-                "template": {
+        volumes = [
+            # Tensor-parallel workers exchange tensors through shared memory (NCCL).
+            kube.empty_dir("dshm", ms.shm_size, medium="Memory"),
+            *([cache_volume] if cache_volume is not None else []),
+            kube.empty_dir("tmp", "4Gi"),
+        ]
+        # Pulumi waits for ready replicas, by default 10 minutes. A warm floor needs a GPU node, the ~10 GB image
+        # and the weights first: wait as long as the startup probe allows (twice the planned cold start) plus
+        # node provisioning. At zero nothing becomes ready on purpose (KEDA wakes it on demand), so skip the wait.
+        wait_min = 10 + (2 * ms.cold_start_s + 59) // 60
+        if ms.scale_to_zero:
+            annotations = {"pulumi.com/skipAwait": "true"}
+            timeouts = None
+        else:
+            annotations = {}
+            timeouts = pulumi.CustomTimeouts(create=f"{wait_min}m", update=f"{wait_min}m")
+        workload_opts = pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts)
+        spec: dict[str, Any] = {
+            # No "replicas": KEDA's HPA owns the count. With server-side apply a value here would be
+            # re-applied by every `pulumi up` and reset a scaled-up (or scaled-to-zero) fleet.
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": kube.selector(p, COMPONENT)},
+        }
+        if claim_templates:
+            # A StatefulSet rolls one replica at a time and cannot surge; for a large model a surge is not possible
+            # anyway: it would need a second whole multi-GPU node, and the claim is ReadWriteOnce.
+            spec.update({"serviceName": f"{NAME}-headless", "podManagementPolicy": "Parallel",
+                         "updateStrategy": {"type": "RollingUpdate"},
+                         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                         "volumeClaimTemplates": claim_templates})
+        else:
+            # Surge one replica, never drop one: a warm single replica stays serving until its successor is
+            # Ready (the GPU pool's autoscaler adds a node for the surge, then removes it).
+            spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+        spec["template"] = {
                     "metadata": {"labels": kube.labels(p, COMPONENT)},
                     "spec": {
                         "automountServiceAccountToken": False,
@@ -140,17 +173,23 @@ class ModelServer(pulumi.ComponentResource):
                         "nodeSelector": node_selector,
                         "tolerations": [toleration, *gpu_extra_tolerations(cfg)],
                         "containers": [container],
-                        "volumes": [
-                            # Tensor-parallel workers exchange tensors through shared memory (NCCL).
-                            kube.empty_dir("dshm", ms.shm_size, medium="Memory"),
-                            cache_volume,
-                            kube.empty_dir("tmp", "4Gi"),
-                        ],
+                        "volumes": volumes,
                     },
-                },
-            },
-            opts=kube.opts(self),
-        )
+                }
+        self.kind = "StatefulSet" if claim_templates else "Deployment"
+        if claim_templates:
+            k8s.core.v1.Service(
+                f"{name}-headless", metadata=meta(f"{NAME}-headless"),
+                spec={"clusterIP": "None", "selector": kube.selector(p, COMPONENT),
+                      "ports": [{"name": "http", "port": ms.port, "targetPort": "http", "protocol": "TCP"}]},
+                opts=kube.opts(self))
+            self.workload: pulumi.Resource = k8s.apps.v1.StatefulSet(
+                f"{name}-statefulset", metadata=kube.metadata(NAME, namespace, p, COMPONENT, annotations),
+                spec=spec, opts=workload_opts)
+        else:
+            self.workload = k8s.apps.v1.Deployment(
+                f"{name}-deployment", metadata=kube.metadata(NAME, namespace, p, COMPONENT, annotations),
+                spec=spec, opts=workload_opts)
         self.service = k8s.core.v1.Service(
             f"{name}-service", metadata=meta(NAME),
             spec={"type": "ClusterIP", "selector": kube.selector(p, COMPONENT),
@@ -158,7 +197,7 @@ class ModelServer(pulumi.ComponentResource):
             opts=kube.opts(self),
         )
         scaled_spec: dict[str, Any] = {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": self.kind, "name": NAME},
             "minReplicaCount": ms.keda_min_replicas,
             "maxReplicaCount": ms.max_replicas,
             "pollingInterval": 15,
@@ -190,5 +229,6 @@ class ModelServer(pulumi.ComponentResource):
             opts=kube.opts(self, keda_deps),
         )
         if cfg.uses_prometheus:
-            service_monitor(NAME, namespace, p, COMPONENT, "http", "/metrics", self, monitoring_deps or [])
+            service_monitor(NAME, namespace, p, COMPONENT, "http", "/metrics", self, monitoring_deps or [],
+                            platform.monitor_labels)
         self.register_outputs({"service": NAME})

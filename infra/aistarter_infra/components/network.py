@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from .. import kube
 from ..config import AppStackConfig
+from .database import CNPG_INSTANCE_PORT
 
 COMPONENT = "network"
 # Provider APIs and the model hub are public: allow HTTPS out, but not into private ranges, so a compromised
@@ -65,19 +66,20 @@ class NetworkPolicies(pulumi.ComponentResource):
                 api_from.append({"from": [{"ipBlock": {"cidr": c}} for c in cfg.api.ingress.allow_cidrs],
                                  "ports": _ports(api_port)})
         if cfg.uses_prometheus:
-            api_from.append({"from": [_ns(monitoring_ns)], "ports": _ports(api_port)})
+            # Prometheus reaches only the internal port (/metrics); the ingress controller only the public one.
+            api_from.append({"from": [_ns(monitoring_ns)], "ports": _ports(cfg.api.metrics_port)})
         if api_from:
             policy("api-ingress", {"podSelector": _pods(p, "api")["podSelector"], "policyTypes": ["Ingress"],
                                    "ingress": api_from})
 
-        # Egress shared by the API and the worker: they run the same code.
-        clients = ["api"] + (["worker"] if cfg.queue is not None else [])
-        backend_egress: list[dict[str, Any]] = []
+        # Egress shared by the API, the worker and the migrate Job: they run the same code.
+        clients = ["api", "migrate"] + (["worker"] if cfg.queue is not None else [])
+        backend_egress: list[dict[str, Any]] = [self._database_egress(cfg)]
         if cfg.model_server is not None:
             backend_egress.append({"to": [_pods(p, "model-server")], "ports": _ports(cfg.model_server.port)})
-        if cfg.vector_store is not None:
-            vs_ports = (6333, 6334) if cfg.vector_store.kind == "qdrant" else (5432,)
-            backend_egress.append({"to": [_pods(p, "vector-store")], "ports": _ports(*vs_ports)})
+        qdrant = cfg.vector_store is not None and cfg.vector_store.kind == "qdrant"
+        if qdrant:
+            backend_egress.append({"to": [_pods(p, "vector-store")], "ports": _ports(6333, 6334)})
         if cfg.queue is not None:
             backend_egress.append({"to": [_pods(p, "redis")], "ports": _ports(6379)})
         if cfg.telemetry is not None:
@@ -99,11 +101,22 @@ class NetworkPolicies(pulumi.ComponentResource):
             # Weights come from the model hub over HTTPS on first start.
             policy("model-server-egress", {"podSelector": _pods(p, "model-server")["podSelector"],
                                            "policyTypes": ["Egress"], "egress": [_internet(443)]})
-        if cfg.vector_store is not None:
-            vs_ports = (6333, 6334) if cfg.vector_store.kind == "qdrant" else (5432,)
+        if qdrant:
             policy("vector-store-ingress", {"podSelector": _pods(p, "vector-store")["podSelector"],
                                             "policyTypes": ["Ingress"],
-                                            "ingress": [{"from": client_peers, "ports": _ports(*vs_ports)}]})
+                                            "ingress": [{"from": client_peers, "ports": _ports(6333, 6334)}]})
+        if cfg.cloud == "existing" and cfg.database.cloudnativepg:
+            db_pods = {"podSelector": {"matchLabels": cnpg_selector(cfg)}}
+            policy("database-ingress", {"podSelector": db_pods["podSelector"], "policyTypes": ["Ingress"],
+                                        "ingress": [{"from": [*client_peers, db_pods], "ports": _ports(5432)},
+                                                    # The operator polls each instance's manager for status.
+                                                    {"from": [_ns(cfg.database.operator_namespace)],
+                                                     "ports": _ports(CNPG_INSTANCE_PORT, 5432)}]})
+            # Instances watch their Cluster through the Kubernetes API and replicate from each other.
+            policy("database-egress", {"podSelector": db_pods["podSelector"], "policyTypes": ["Egress"],
+                                       "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                                                   "ports": _ports(443, 6443)},
+                                                  {"to": [db_pods], "ports": _ports(5432, CNPG_INSTANCE_PORT)}]})
         if cfg.queue is not None and cfg.uses_prometheus:
             policy("worker-ingress", {"podSelector": _pods(p, "worker")["podSelector"], "policyTypes": ["Ingress"],
                                       "ingress": [{"from": [_ns(monitoring_ns)],
@@ -124,3 +137,17 @@ class NetworkPolicies(pulumi.ComponentResource):
                                              "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
                                                          "ports": _ports(443, 4317, 4318)}]})
         self.register_outputs({"policies": self.names})
+
+    @staticmethod
+    def _database_egress(cfg: AppStackConfig) -> dict[str, Any]:
+        if cfg.cloud != "existing":
+            # The platform's managed database has a private VPC address.
+            return {"to": [{"ipBlock": {"cidr": c}} for c in PRIVATE_RANGES[:3]], "ports": _ports(5432)}
+        if cfg.database.cloudnativepg:
+            return {"to": [{"podSelector": {"matchLabels": cnpg_selector(cfg)}}], "ports": _ports(5432)}
+        # An external database named only by a secret URL: its address is unknown here, its port is not.
+        return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _ports(5432)}
+
+
+def cnpg_selector(cfg: AppStackConfig) -> dict[str, str]:
+    return {"cnpg.io/cluster": cfg.database.cluster_name}

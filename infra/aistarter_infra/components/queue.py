@@ -24,6 +24,7 @@ class Queue(pulumi.ComponentResource):
     def __init__(self, name: str, cfg: AppStackConfig, namespace: pulumi.Input[str], platform: PlatformOutputs,
                  keda_deps: list[pulumi.Resource] | None = None,
                  monitoring_deps: list[pulumi.Resource] | None = None,
+                 migrations: list[pulumi.Resource] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aistarter:app:Queue", name, None, opts)
         q = cfg.queue
@@ -54,7 +55,7 @@ class Queue(pulumi.ComponentResource):
         redis_container = {
             "name": "redis",
             "image": q.redis_image,
-            "imagePullPolicy": "Always",
+            "imagePullPolicy": kube.PULL_POLICY,
             "command": ["redis-server"],
             # Jobs must survive a restart (appendonly) and never be evicted to make room (noeviction).
             "args": ["/etc/redis/redis.conf", "--appendonly", "yes", "--dir", "/data",
@@ -99,7 +100,7 @@ class Queue(pulumi.ComponentResource):
         worker_container = {
             "name": "worker",
             "image": cfg.api.image,
-            "imagePullPolicy": "Always",
+            "imagePullPolicy": kube.PULL_POLICY,
             "command": q.effective_worker_command,
             "env": worker_env,
             "resources": q.worker_resources.as_k8s(),
@@ -125,7 +126,7 @@ class Queue(pulumi.ComponentResource):
                              "volumes": [kube.empty_dir("tmp")]},
                 },
             },
-            opts=kube.opts(self))
+            opts=kube.opts(self, migrations))
 
         if cfg.uses_prometheus:
             # Jobs that call the self-hosted model count in the same pending gauge as the API's requests, so
@@ -136,7 +137,7 @@ class Queue(pulumi.ComponentResource):
                       "ports": [{"name": "metrics", "port": q.worker_metrics_port, "targetPort": "metrics"}]},
                 opts=kube.opts(self))
             service_monitor("worker", namespace, p, WORKER_COMPONENT, "metrics", "/metrics", self,
-                            monitoring_deps or [])
+                            monitoring_deps or [], platform.monitor_labels)
         address = pulumi.Output.from_input(namespace).apply(lambda ns: f"redis.{ns}.svc.cluster.local:6379")
         spec = {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker"},

@@ -77,7 +77,7 @@ class Telemetry(pulumi.ComponentResource):
         container = {
             "name": "otel-collector",
             "image": t.collector_image,
-            "imagePullPolicy": "Always",
+            "imagePullPolicy": kube.PULL_POLICY,
             "args": ["--config=/etc/otelcol/config.yaml"],
             "env": env,
             "ports": [{"name": "otlp-grpc", "containerPort": 4317, "protocol": "TCP"},

@@ -1,4 +1,7 @@
-"""VectorStore: Qdrant or PostgreSQL+pgvector as a single-replica StatefulSet with a PVC, Secret and PDB."""
+"""VectorStore: Qdrant as a single-replica StatefulSet with a PVC, Secret and PDB.
+
+pgvector has no workload of its own: it is an extension in the shared PostgreSQL (components/database.py).
+"""
 
 from __future__ import annotations
 
@@ -31,12 +34,9 @@ class VectorStore(pulumi.ComponentResource):
         assert vs is not None, "VectorStore needs cfg.vector_store"
         p = cfg.project
         pcfg = pulumi.Config()
-        if vs.kind == "qdrant":
-            svc_name, ports, secret_key, secret_field = "qdrant", [("http", 6333), ("grpc", 6334)], \
-                "qdrant_api_key", "api-key"
-        else:
-            svc_name, ports, secret_key, secret_field = "postgres", [("postgres", 5432)], \
-                "postgres_password", "password"
+        assert vs.kind == "qdrant", "pgvector lives in the shared database, not in a VectorStore"
+        svc_name, ports, secret_key, secret_field = "qdrant", [("http", 6333), ("grpc", 6334)], \
+            "qdrant_api_key", "api-key"
         self.service_name = svc_name
 
         def meta(n: str) -> dict[str, Any]:
@@ -44,25 +44,17 @@ class VectorStore(pulumi.ComponentResource):
 
         secret_value = pcfg.require_secret(secret_key)
         data: dict[str, pulumi.Input[str]] = {secret_field: secret_value}
-        if vs.kind == "qdrant":
-            # Qdrant reads the key from a mounted config file (JSON strings are valid YAML scalars), so the
-            # database pod carries no secret in its environment.
-            data["config.yaml"] = pulumi.Output.secret(secret_value).apply(
-                lambda key: f"service:\n  api_key: {json.dumps(key)}\n")
+        # Qdrant reads the key from a mounted config file (JSON strings are valid YAML scalars), so the
+        # database pod carries no secret in its environment.
+        data["config.yaml"] = pulumi.Output.secret(secret_value).apply(
+            lambda key: f"service:\n  api_key: {json.dumps(key)}\n")
         k8s.core.v1.Secret(f"{name}-secret", metadata=meta(svc_name), type="Opaque", string_data=data,
                            opts=kube.opts(self))
 
-        if vs.kind == "qdrant":
-            container = self._qdrant_container(cfg)
-            data_path = "/qdrant/storage"
-            extra_volumes = [kube.empty_dir("snapshots", "4Gi"), kube.empty_dir("tmp", "1Gi"),
-                             secret_volume("secret-config", "qdrant", ["config.yaml"])]
-        else:
-            container = self._postgres_container(cfg)
-            data_path = "/var/lib/postgresql/data"
-            extra_volumes = [kube.empty_dir("run", "16Mi"), kube.empty_dir("tmp", "256Mi"),
-                             kube.empty_dir("dshm", "256Mi", medium="Memory"),
-                             secret_volume("secret", "postgres", ["password"])]
+        container = self._qdrant_container(cfg)
+        data_path = "/qdrant/storage"
+        extra_volumes = [kube.empty_dir("snapshots", "4Gi"), kube.empty_dir("tmp", "1Gi"),
+                         secret_volume("secret-config", "qdrant", ["config.yaml"])]
         container["volumeMounts"].insert(0, {"name": "data", "mountPath": data_path})
 
         k8s.core.v1.Service(
@@ -100,11 +92,12 @@ class VectorStore(pulumi.ComponentResource):
                 }],
             },
             opts=kube.opts(self))
-        # Single replica: block voluntary evictions (autoscaler consolidation) so the store is not bounced
-        # behind the team's back; planned node maintenance drains it explicitly.
+        # Single replica: minAvailable 1 would allow 0 disruptions and block every node drain and cluster
+        # upgrade. maxUnavailable 1 lets a drain move it (a short outage of the store) while still stopping
+        # evictions from taking it down together with anything else matching this selector.
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb", metadata=meta(svc_name),
-            spec={"minAvailable": 1, "selector": {"matchLabels": kube.selector(p, COMPONENT)}},
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": kube.selector(p, COMPONENT)}},
             opts=kube.opts(self))
         self.register_outputs({"service": svc_name})
 
@@ -115,7 +108,7 @@ class VectorStore(pulumi.ComponentResource):
         return {
             "name": "qdrant",
             "image": vs.image,
-            "imagePullPolicy": "Always",
+            "imagePullPolicy": kube.PULL_POLICY,
             # The binary directly (the image's entrypoint script only adds OOM restart handling the kubelet does).
             "command": ["/qdrant/qdrant"],
             "args": ["--config-path", "/qdrant/secret-config/config.yaml"],
@@ -137,33 +130,4 @@ class VectorStore(pulumi.ComponentResource):
             "volumeMounts": [{"name": "snapshots", "mountPath": "/qdrant/snapshots"},
                              {"name": "tmp", "mountPath": "/tmp"},
                              {"name": "secret-config", "mountPath": "/qdrant/secret-config", "readOnly": True}],
-        }
-
-    @staticmethod
-    def _postgres_container(cfg: AppStackConfig) -> dict[str, Any]:
-        vs = cfg.vector_store
-        assert vs is not None
-        ready = ["pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", vs.database]
-        return {
-            "name": "postgres",
-            "image": vs.image,
-            "imagePullPolicy": "Always",
-            "env": [
-                {"name": "POSTGRES_USER", "value": "app"},
-                {"name": "POSTGRES_DB", "value": vs.database},
-                # The image's entrypoint reads *_FILE variants: the password stays out of the environment.
-                {"name": "POSTGRES_PASSWORD_FILE", "value": "/run/secrets/postgres/password"},
-                # A subdirectory the non-root user creates itself, so initdb owns it (the mount root is root-owned).
-                {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
-            ],
-            "ports": [{"name": "postgres", "containerPort": 5432, "protocol": "TCP"}],
-            "resources": vs.resources.as_k8s(),
-            "securityContext": kube.container_security_context(),
-            "startupProbe": kube.exec_probe(ready, period=5, failures=60, timeout=5),
-            "readinessProbe": kube.exec_probe(ready, period=10, timeout=5),
-            "livenessProbe": kube.exec_probe(ready, period=20, failures=6, timeout=5),
-            "volumeMounts": [{"name": "run", "mountPath": "/var/run/postgresql"},
-                             {"name": "tmp", "mountPath": "/tmp"},
-                             {"name": "dshm", "mountPath": "/dev/shm"},
-                             {"name": "secret", "mountPath": "/run/secrets/postgres", "readOnly": True}],
         }

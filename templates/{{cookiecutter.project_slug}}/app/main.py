@@ -16,13 +16,15 @@ from app.api.middleware import RequestContext, install_error_handlers
 from app.auth.ratelimit import LIMITER
 {%- endif %}
 from app.db import base as db
-from app.settings import Settings, get_settings
+from app.metrics import serve_internal
+from app.settings import Settings, get_settings, refuse_toys
 
 log = logging.getLogger("app")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    refuse_toys(settings)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every upstream call at INFO; the interaction records already hold that, with less noise.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("AISTARTER_API_KEYS: %d new key(s) stored", added)
 {%- endif %}
         service.configure(settings)
+        internal = None if settings.metrics_port is None else serve_internal(settings.metrics_port,
+                                                                             settings.metrics_host)
         # Everything built so far lives as long as the process. Freezing it keeps the collector from
         # re-scanning it: without this, full collections stalled every open stream for 60-90 ms under load
         # (measured with bench/stream_overhead.py at concurrency 16).
@@ -64,11 +68,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
 {%- endif %}
         await service.shutdown()
+        if internal is not None:
+            internal.shutdown()
+            internal.server_close()
 
     app = FastAPI(title="{{ cookiecutter.project_name }}", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(system.router)
+    if settings.metrics_port is None:
+        app.include_router(system.internal_router)
     app.include_router(chat.router)
     app.include_router(interactions.router)
     app.include_router(feedback.router)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProviderName = Literal[{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}", {% endfor %}"fake"]
@@ -76,17 +76,48 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 
+# Settings production cannot run without, by environment name -> field: the manifests in infra/ must supply each
+# one (infra/tests/test_app_contract.py reads this mapping), and APP_ENV=production refuses to start when one is
+# empty.
+REQUIRED_IN_PRODUCTION: dict[str, str] = {
+    "DATABASE_URL": "database_url",
+{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
+    "OPENAI_API_KEY": "openai_api_key",
+{%- endif %}
+{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
+    "ANTHROPIC_API_KEY": "anthropic_api_key",
+{%- endif %}
+{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
+    "GEMINI_API_KEY": "gemini_api_key",
+{%- endif %}
+{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
+    "LOCAL_MODEL_BASE_URL": "local_base_url",
+{%- endif %}
+{%- if cookiecutter.auth == 'api_key' %}
+    "AISTARTER_API_KEYS": "api_keys",
+{%- endif %}
+}
+
+
 class Settings(BaseSettings):
     # populate_by_name: fields with an alias (the names infra/ sets) still accept their own name.
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
                                       populate_by_name=True)
 
     # --- server and storage
+    app_env: str = Field("development", description="`production` refuses the dev-only defaults at startup.")
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str = "sqlite:///./app.db"
-    auto_migrate: bool = Field(True, description="Run `alembic upgrade heads` at startup.")
+    auto_migrate: bool = Field(True, description="Run `alembic upgrade heads` at startup (the deployment runs a "
+                               "migration Job instead: AUTO_MIGRATE=false).")
     log_level: str = "INFO"
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve /metrics and /internal/* on this "
+                                     "port only, never on the public one (the manifests set it).")
+    # All interfaces: the pod's network policy, not the bind address, decides who may scrape.
+    metrics_host: str = "0.0.0.0"
+    sse_keepalive_s: float = Field(10.0, gt=0, le=25, description="While a streamed request is held (a cold "
+                                   "model), send an SSE comment this often so proxies never see an idle stream.")
 
     # --- gateway (defaults from the aistarter blueprint: criteria "latency" and "plug-in")
     providers: list[ProviderName] = Field(default_factory=lambda: list(BLUEPRINT_PROVIDERS))
@@ -216,6 +247,50 @@ class Settings(BaseSettings):
         return self.provider_timeouts.get(provider, self.timeout_s)
 
 
+def production_problem(settings: Settings) -> str | None:
+    """What would make a production process run on a dev-only default, as one line naming the setting; or None."""
+    for env, field in REQUIRED_IN_PRODUCTION.items():
+        value = getattr(settings, field, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not value:
+            return f"{env} is empty: set it (in Kubernetes, the Secret the manifests reference)"
+    if settings.database_url.startswith("sqlite"):
+        return ("DATABASE_URL is SQLite: replicas and the worker must share one PostgreSQL "
+                "(postgresql://USER:PASSWORD@HOST:5432/DB)")
+    if "fake" in settings.providers:
+        return "PROVIDERS includes the dev-only `fake` provider: remove it"
+    if not settings.configured_providers():
+        return "no provider has credentials, so the dev-only `fake` provider would answer: set " + " or ".join(
+            "LOCAL_MODEL_BASE_URL" if p == "local" else f"{p.upper()}_API_KEY" for p in BLUEPRINT_PROVIDERS)
+{%- if cookiecutter.vector_store != 'none' %}
+    from app.memory.config import MemorySettings
+
+    memory = MemorySettings()
+    if memory.embeddings_provider == "fake" or (memory.embeddings_provider == "auto" and not memory.openai_api_key):
+        return ("EMBEDDINGS_PROVIDER resolves to the dev-only `fake` embedder: set OPENAI_API_KEY, or "
+                "EMBEDDINGS_PROVIDER=local with EMBEDDINGS_BASE_URL")
+{%- endif %}
+    return None
+
+
+def refuse_toys(settings: Settings) -> None:
+    """Exit with one line (no traceback) when APP_ENV=production would run on a dev-only default."""
+    if settings.app_env.strip().lower() != "production":
+        return
+    problem = production_problem(settings)
+    if problem is not None:
+        raise SystemExit(f"APP_ENV=production refuses to start: {problem}")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings, checked once at startup: a bad value or a toy in production exits with one line."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]).upper()
+        raise SystemExit(f"invalid setting {name}: {err['msg']}") from None
+    refuse_toys(settings)
+    return settings

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from app import service
-from app.api.sse import HEADERS, EventStreamResponse, frame, sse_frames
+from app.api.sse import HEADERS, EventStreamResponse, frame, held_stream
 from app.auth import current_tenant
 from app.schemas import ChatRequest, ChatResult
 
@@ -36,11 +36,12 @@ async def chat_completions(body: ChatRequest, request: Request,
         result = await service.complete(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id,
                                         idempotent=False)
         return JSONResponse(result.to_openai(), headers={"X-Interaction-Id": result.interaction_id})
-    # Errors before the first chunk raise here and become a proper HTTP status (502/503/429).
-    turn, events = await service.open_stream(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id)
+    # Errors before the first chunk raise here and become a proper HTTP status (502/503/429), unless the request
+    # was held past the keep-alive interval (a waking model): then they end the already started stream.
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return EventStreamResponse(sse_frames(turn, events, include_usage),
-                               headers={**HEADERS, "X-Interaction-Id": turn.id}, on_close=turn.abandon)
+    return await held_stream(
+        lambda: service.open_stream(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id),
+        include_usage=include_usage, keepalive_s=request.app.state.settings.sse_keepalive_s)
 
 
 def unencodable(body: ChatRequest) -> str | None:

@@ -3,6 +3,8 @@ next chunk: the moment the client goes away, the stream (and with it the upstrea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +18,8 @@ from app.gateway import Event, GatewayError
 from app.service import Turn
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# An SSE comment: clients ignore it, and every proxy on the way sees bytes, so none cuts a held stream as idle.
+KEEPALIVE = b": keep-alive\n\n"
 
 
 class EventStreamResponse(StreamingResponse):
@@ -134,3 +138,55 @@ async def chunk_payloads(turn: Turn, events: AsyncIterator[Event],
 async def sse_frames(turn: Turn, events: AsyncIterator[Event], include_usage: bool) -> AsyncIterator[bytes]:
     async for payload in chunk_payloads(turn, events, include_usage):
         yield frame(payload)
+
+
+async def held_stream(open_stream: Callable[[], Awaitable[tuple[Turn, AsyncIterator[Event]]]], *,
+                      include_usage: bool, keepalive_s: float) -> EventStreamResponse:
+    """Open a stream; if the first chunk takes longer than `keepalive_s` (a cold self-hosted model is waking),
+    start the response anyway and send keep-alive comments until it comes.
+
+    Answers that come within `keepalive_s` keep their proper status (503 + Retry-After, 429, 502). A longer hold
+    has committed to 200, so its failure arrives as the stream's error chunk (OpenAI SDKs raise on it), with the
+    same code and message.
+    """
+    opening = asyncio.ensure_future(open_stream())
+    try:
+        await asyncio.wait({opening}, timeout=keepalive_s)
+    except asyncio.CancelledError:
+        opening.cancel()
+        raise
+    if opening.done():
+        turn, events = opening.result()
+        return EventStreamResponse(sse_frames(turn, events, include_usage),
+                                   headers={**HEADERS, "X-Interaction-Id": turn.id}, on_close=turn.abandon)
+    opened: list[Turn] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield KEEPALIVE
+        while not opening.done():
+            await asyncio.wait({opening}, timeout=keepalive_s)
+            if not opening.done():
+                yield KEEPALIVE
+        try:
+            turn, events = opening.result()
+        except Exception as exc:  # noqa: BLE001 - status 200 is sent: the error travels as the last chunk
+            yield frame(error_payload(exc))
+            return
+        opened.append(turn)
+        async for chunk in sse_frames(turn, events, include_usage):
+            yield chunk
+
+    async def close() -> None:
+        if not opening.done():
+            # The client left while the request was held: stop waiting (the gateway releases the pending count).
+            opening.cancel()
+            with contextlib.suppress(BaseException):
+                await opening
+            return
+        if not opened and not opening.cancelled() and opening.exception() is None:
+            opened.append(opening.result()[0])
+        for turn in opened:
+            if turn.abandon is not None:
+                await turn.abandon()
+
+    return EventStreamResponse(body(), headers=HEADERS, on_close=close)

@@ -15,6 +15,9 @@ from app.gateway.wake import PENDING
 from app.metrics import REGISTRY
 
 router = APIRouter(tags=["system"])
+# Without METRICS_PORT (development) these join the public app; with it they are served only on that port
+# (app.metrics.serve_internal), which the Service the Ingress targets does not expose.
+internal_router = APIRouter(tags=["system"])
 
 
 @router.get("/healthz")
@@ -42,12 +45,12 @@ async def readyz() -> dict[str, Any] | JSONResponse:
             "breakers": {name: breaker.state for name, breaker in gateway.breakers.items()}}
 
 
-@router.get("/metrics")
+@internal_router.get("/metrics")
 async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/internal/pending")
+@internal_router.get("/internal/pending")
 async def pending() -> list[dict[str, object]]:
     """Requests waiting for each self-hosted model, for KEDA's metrics-api trigger (same as the gauge)."""
     return PENDING.snapshot()

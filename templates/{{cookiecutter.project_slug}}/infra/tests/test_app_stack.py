@@ -96,16 +96,18 @@ def gpu_pools() -> list[dict[str, Any]]:
 
 def pods() -> list[tuple[str, dict[str, Any]]]:
     return [(f"{m['kind']}/{m['metadata']['name']}", m["spec"]["template"]["spec"])
-            for m in app().manifests if m["kind"] in ("Deployment", "StatefulSet")]
+            for m in app().manifests if m["kind"] in ("Deployment", "StatefulSet", "Job")]
 
 
 def test_resources_follow_the_blueprint() -> None:
     names = {(m["kind"], m["metadata"]["name"]) for m in app().manifests}
     assert {("Deployment", "api"), ("Service", "api"), ("HorizontalPodAutoscaler", "api"),
             ("PodDisruptionBudget", "api"), ("NetworkPolicy", "default-deny-all")} <= names
-    assert (("Deployment", "model-server") in names) == bool(STACK["model_server"])
+    model_server = {kind for kind, name in names if name == "model-server" and kind in ("Deployment", "StatefulSet")}
+    assert bool(model_server) == bool(STACK["model_server"])
     assert (("StatefulSet", "qdrant") in names) == (STACK["vector_store"] == "qdrant")
-    assert (("StatefulSet", "postgres") in names) == (STACK["vector_store"] == "pgvector")
+    # The shared PostgreSQL (pgvector included) is reached through the `database` Secret; migrations run in a Job.
+    assert {("Secret", "database"), ("Job", "migrate")} <= names
     assert (("Deployment", "worker") in names) == (STACK["task_queue"] != "none")
     assert (("Deployment", "otel-collector") in names) == (STACK["observability"] != "none")
 
@@ -160,7 +162,8 @@ def test_model_server_scaling_follows_the_blueprint() -> None:
 
 def test_model_server_sits_on_the_gpu_pool() -> None:
     ms, gpu = STACK["model_server"], STACK["gpu"]
-    pod = app().get("Deployment", "model-server")["spec"]["template"]["spec"]
+    (workload,) = app().find("Deployment", "model-server") + app().find("StatefulSet", "model-server")
+    pod = workload["spec"]["template"]["spec"]
     limits = pod["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == str(ms["tensor_parallel"])
     assert pod["nodeSelector"] == {gpu["pool_label_key"]: gpu["pool_label_value"]}
