@@ -35,7 +35,7 @@ from .manifests import (
 )
 from .net import ModelDouble, Router, tcp, unix
 from .report import FAILED, NOT_REHEARSED, OK, Report
-from .sandbox import Pod, image_files, image_venv
+from .sandbox import SVC_DIR, Pod, image_files, image_venv
 
 Plant = Callable[[list[dict[str, Any]]], None]
 # The machine's real servers (what CI and the test suite use); override with these env vars.
@@ -226,13 +226,12 @@ class Rehearsal:
 
     # ----------------------------------------------------------------------------------------------- workloads
     def _egress(self) -> list[dict[str, Any]]:
-        out = []
-        for svc in self.services.values():
-            for p in svc["manifest"]["spec"].get("ports", []):
-                out.append({"host": svc["address"], "port": int(p["port"]),
-                            "path": self.router.svc_socket(svc["address"], int(p["port"]))})
-        return out + [{"host": self.addresses[DB_HOST], "port": _hostport(POSTGRES)[1],
-                       "path": self.router.svc_socket(self.addresses[DB_HOST], _hostport(POSTGRES)[1])}]
+        pairs = [(svc["address"], int(p["port"])) for svc in self.services.values()
+                 for p in svc["manifest"]["spec"].get("ports", [])]
+        pairs.append((self.addresses[DB_HOST], _hostport(POSTGRES)[1]))
+        # Paths as the pod sees them: the host's socket directory is bound at SVC_DIR in every sandbox.
+        return [{"host": h, "port": p, "path": f"{SVC_DIR}/{Path(self.router.svc_socket(h, p)).name}"}
+                for h, p in pairs]
 
     def _make_pod(self, c: Container, how: str) -> Pod:
         address = self.router.address()
@@ -285,7 +284,7 @@ class Rehearsal:
                 self.report.add(f"{c.workload} starts", FAILED, str(exc), t)
                 continue
             ports = [int(p["containerPort"]) for p in c.spec.get("ports", []) or []]
-            pod.start(hosts, egress, ports)
+            pod.start(hosts, egress, ports, self.router.svc_dir)
             self.pods.append(pod)
             for port in ports:
                 self.router.serve(pod.address, port, unix(pod.socket(port)), egress=False)

@@ -22,6 +22,7 @@ from .manifests import Container, Image
 
 PROXY = Path(__file__).with_name("podproxy.py")
 POD_DIR = "/run/rehearsal"  # where the pod's own proxy keeps its sockets (inside the sandbox)
+SVC_DIR = "/run/rehearsal-svc"  # the host's Service sockets, as the pod's proxy sees them
 
 
 def image_venv(project: Path, image: Image, cache: Path) -> tuple[Path, bool]:
@@ -136,7 +137,7 @@ class Pod:
         cause = next((ln for ln in reversed(text) if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", ln)), "")
         return text[-1] if not cause or cause == text[-1] else f"{cause[:300]} ... {text[-1][:200]}"
 
-    def start(self, hosts: Path, egress: list[dict[str, Any]], ports: list[int]) -> None:
+    def start(self, hosts: Path, egress: list[dict[str, Any]], ports: list[int], svc_dir: Path) -> None:
         self.dir.chmod(0o777)
         config = {"egress": egress,
                   "ingress": [{"path": f"{POD_DIR}/port-{p}.sock", "port": p} for p in ports],
@@ -148,14 +149,15 @@ class Pod:
         cmd += ["bwrap", "--unshare-user", "--uid", str(self.uid), "--gid", str(self.gid), "--unshare-net",
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
                 "--hostname", self.name]
-        targets = ["/etc/hosts", POD_DIR, f"{POD_DIR}-proxy.py", *(path for _, _, path in self.binds)]
+        targets = ["/etc/hosts", POD_DIR, SVC_DIR, f"{POD_DIR}-proxy.py", *(path for _, _, path in self.binds)]
         cmd += [*root_binds(targets), "--dev", "/dev", "--proc", "/proc", "--ro-bind", str(hosts), "/etc/hosts"]
         for mode, host, path in self.binds:
             if mode == "tmpfs":
                 cmd += ["--tmpfs", path]
             else:
                 cmd += ["--bind" if mode == "rw" else "--ro-bind", str(host), path]
-        cmd += ["--bind", str(self.dir), POD_DIR, "--ro-bind", str(PROXY), f"{POD_DIR}-proxy.py",
+        cmd += ["--bind", str(self.dir), POD_DIR, "--ro-bind", str(svc_dir), SVC_DIR,
+                "--ro-bind", str(PROXY), f"{POD_DIR}-proxy.py",
                 "--remount-ro", "/", "--chdir", self.workdir, "--clearenv"]
         env = {"HOSTNAME": self.name, **self.env}
         for k, v in env.items():
