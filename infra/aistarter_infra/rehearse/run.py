@@ -33,29 +33,15 @@ from .manifests import (
     stack_config,
     volumes_of,
 )
-from .net import ModelDouble, Router, tcp, unix
+from .net import ModelDouble, Router, unix
+from .postgres import Postgres
 from .report import FAILED, NOT_REHEARSED, OK, Report
 from .sandbox import SVC_DIR, Pod, image_files, image_venv
 
 Plant = Callable[[list[dict[str, Any]]], None]
-# The machine's real servers (what CI and the test suite use); override with these env vars.
-POSTGRES = os.environ.get("AISTARTER_REHEARSE_POSTGRES", "127.0.0.1:5432")
+# The hostname the platform's database_url output points at; the rehearsal maps it to its PostgreSQL.
 DB_HOST = "rehearsal-database.internal"
-
-
-def _hostport(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    return host, int(port)
-
-
-def _psql(sql: str, db: str = "postgres") -> str:
-    host, port = _hostport(POSTGRES)
-    out = subprocess.run(["psql", "-h", host, "-p", str(port), "-U", os.environ.get("PGUSER", "postgres"),
-                          "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql], capture_output=True, text=True,
-                         timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "psql failed")
-    return out.stdout.strip()
+CACHE = Path(os.environ.get("AISTARTER_REHEARSE_CACHE", "/var/tmp/aistarter-rehearse"))
 
 
 def _budget(probe: dict[str, Any]) -> float:
@@ -81,6 +67,9 @@ class Rehearsal:
         self.pods: list[Pod] = []
         self.db = f"rehearse_{secrets.token_hex(6)}"
         self.db_created = False
+        self.pg = Postgres()
+        self.created_roles: list[str] = []
+        self.created_dbs: list[str] = []
         self.prometheus: subprocess.Popen[bytes] | None = None
         self.double: ModelDouble | None = None
         self.report = Report(project=self.project_dir.name, stack=stack)
@@ -116,12 +105,27 @@ class Rehearsal:
 
     def _run(self) -> None:
         rep = self.report
-        t = time.monotonic()
         cfg = stack_config(self.program_dir, self.stack)
         cloud = str(cfg.get("cloud", "aws"))
-        db_password = secrets.token_urlsafe(12) + "/+@:"  # characters a URL must encode
-        db_url = (f"postgresql://{os.environ.get('PGUSER', 'postgres')}:{urllib.parse.quote(db_password, safe='')}"
-                  f"@{DB_HOST}:{_hostport(POSTGRES)[1]}/{self.db}")
+        t = time.monotonic()
+        try:
+            if (cfg.get("vector_store") or {}).get("kind") == "pgvector" and not self.pg.has_vector():
+                self.pg.start_embedded(CACHE, self.run_dir / "pgdata")
+            self.pg.psql(f'CREATE DATABASE "{self.db}"')
+            self.db_created = True
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            rep.add("create the deployment's database", FAILED, f"PostgreSQL at {self.pg.where}: {exc}", t)
+            raise _Stop from None
+        db_addr = self.router.address()
+        self.add_host(db_addr, DB_HOST)
+        self.router.serve(db_addr, self.pg.port, self.pg.connect())
+        rep.add("create the deployment's database", OK, f"{DB_HOST} -> {self.pg.describe()}, "
+                f"database {self.db} (dropped afterwards)", t)
+        t = time.monotonic()
+        # Trust auth ignores it; the characters a URL must encode prove the manifests carry the URL intact.
+        db_password = secrets.token_urlsafe(12) + "/+@:"
+        db_url = (f"postgresql://{self.pg.user}:{urllib.parse.quote(db_password, safe='')}"
+                  f"@{DB_HOST}:{self.pg.port}/{self.db}")
         outputs = {**r.default_platform_outputs(cloud), "database_url": db_url}
         try:
             result = render_revealed(self.program_dir, self.stack, {"database_url": db_url}, outputs)
@@ -142,8 +146,7 @@ class Rehearsal:
         dockerfile = self.project_dir / "Dockerfile"
         try:
             self.image = parse_dockerfile(dockerfile)
-            cache = Path(os.environ.get("AISTARTER_REHEARSE_CACHE", "/var/tmp/aistarter-rehearse"))
-            venv, cached = image_venv(self.project_dir, self.image, cache)
+            venv, cached = image_venv(self.project_dir, self.image, CACHE)
             self.image_binds = [(host, path) for host, path in image_files(
                 self.project_dir, self.image, self.run_dir / "image")]
             self.image_binds += [(venv, dest) for dest in self.image.venv_copies]
@@ -157,20 +160,10 @@ class Rehearsal:
                          "read-only")
         rep.add("build the image stand-in", OK, f"venv {'cached' if cached else 'built'} from the Dockerfile", t)
 
-        t = time.monotonic()
-        try:
-            _psql(f'CREATE DATABASE "{self.db}"')
-            self.db_created = True
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-            rep.add("create the deployment's database", FAILED, f"PostgreSQL at {POSTGRES}: {exc}", t)
-            raise _Stop from None
-        db_addr = self.router.address()
-        self.add_host(db_addr, DB_HOST)
-        self.router.serve(db_addr, _hostport(POSTGRES)[1], tcp(*_hostport(POSTGRES)))
-        rep.add("create the deployment's database", OK, f"{DB_HOST} -> real PostgreSQL {POSTGRES}, "
-                f"database {self.db} (dropped afterwards)", t)
-
         self._plan_services()
+        for provider in [p for p in cfg.get("providers") or [] if p != "local"]:
+            rep.add(f"provider {provider}", NOT_REHEARSED, "an external API: the sandboxes have no route to the "
+                    "internet, so every call to it fails as unreachable")
         self._classify()
         self._run_workloads()
         self._prometheus()
@@ -213,22 +206,37 @@ class Rehearsal:
     def _postgres_backend(self, c: Container) -> None:
         t = time.monotonic()
         env = resolve_env(c, self.manifests, self.namespace, "")
-        db = env.get("POSTGRES_DB", "postgres")
-        ext = _psql("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
+        # The postgres image's contract: POSTGRES_USER is the bootstrap superuser and owns POSTGRES_DB.
+        user = env.get("POSTGRES_USER", "postgres")
+        db = env.get("POSTGRES_DB", user)
+        password = env.get("POSTGRES_PASSWORD", "")
+        if not password and env.get("POSTGRES_PASSWORD_FILE"):
+            password = next((v for vol, m in volumes_of(c) if "secret" in vol
+                             and env["POSTGRES_PASSWORD_FILE"].startswith(m["mountPath"].rstrip("/") + "/")
+                             for k, v in (object_data(self.manifests, "Secret", vol["secret"]["secretName"])
+                                          or {}).items() if env["POSTGRES_PASSWORD_FILE"].endswith("/" + k)), "")
+        try:
+            quoted = password.replace("'", "''")
+            if self.pg.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{user}'") == "0":
+                self.pg.psql(f'CREATE ROLE "{user}" SUPERUSER LOGIN PASSWORD \'{quoted}\'')
+                self.created_roles.append(user)
+            if self.pg.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{db}'") == "0":
+                self.pg.psql(f'CREATE DATABASE "{db}" OWNER "{user}"')
+                self.created_dbs.append(db)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            self.report.add(c.workload, FAILED, f"creating role {user} and database {db}: {exc}", t)
+            return
         for svc in self._services_selecting(c.labels):
             for p in svc["manifest"]["spec"]["ports"]:
-                self.router.serve(svc["address"], int(p["port"]), tcp(*_hostport(POSTGRES)))
-        detail = f"stood in for by the real PostgreSQL at {POSTGRES} (database {db!r} must exist there)"
-        if "pgvector" in c.image and ext == "0":
-            self.report.add(c.workload, NOT_REHEARSED, detail + "; this PostgreSQL has no pgvector extension", t)
-        else:
-            self.report.add(c.workload, OK, detail, t)
+                self.router.serve(svc["address"], int(p["port"]), self.pg.connect())
+        self.report.add(c.workload, OK, f"image {c.image} stood in for by {self.pg.describe()}: role {user}, "
+                        f"database {db} as its env declares", t)
 
     # ----------------------------------------------------------------------------------------------- workloads
     def _egress(self) -> list[dict[str, Any]]:
         pairs = [(svc["address"], int(p["port"])) for svc in self.services.values()
                  for p in svc["manifest"]["spec"].get("ports", [])]
-        pairs.append((self.addresses[DB_HOST], _hostport(POSTGRES)[1]))
+        pairs.append((self.addresses[DB_HOST], self.pg.port))
         # Paths as the pod sees them: the host's socket directory is bound at SVC_DIR in every sandbox.
         return [{"host": h, "port": p, "path": f"{SVC_DIR}/{Path(self.router.svc_socket(h, p)).name}"}
                 for h, p in pairs]
@@ -414,9 +422,11 @@ class Rehearsal:
             return
         scrape = []
         expected: dict[str, int] = {}
+        unrun: dict[str, str] = {}  # jobs whose Services select no rehearsed pod (e.g. the model server at zero)
         for sm in monitors:
             for i, ep in enumerate(sm["spec"].get("endpoints", [])):
                 targets = []
+                selected = False
                 for svc in self.services.values():
                     sm_sel = sm["spec"].get("selector", {}).get("matchLabels", {})
                     if not _matches(sm_sel, svc["manifest"]["metadata"].get("labels", {})):
@@ -427,12 +437,16 @@ class Rehearsal:
                         continue
                     for pod in self.pods:
                         if _matches(svc["manifest"]["spec"].get("selector") or {}, pod.container.labels):
+                            selected = True
                             try:
                                 port = pod.container.port_number(sport.get("targetPort", sport["port"]))
                             except ManifestError:
                                 continue
                             targets.append(f"{pod.address}:{port}")
                 job = f"serviceMonitor/{self.namespace}/{sm['metadata']['name']}/{i}"
+                if not selected:
+                    unrun[job] = "no endpoints: its workload is not a rehearsed process"
+                    continue
                 expected[job] = len(targets)
                 scrape.append({"job_name": job, "metrics_path": ep.get("path", "/metrics"),
                                "scrape_interval": ep.get("interval", "30s"), "scrape_timeout": "5s",
@@ -461,8 +475,8 @@ class Rehearsal:
                 results.setdefault(tgt["labels"]["job"], []).append(
                     tgt["health"] + ("" if tgt["health"] == "up" else f" ({tgt.get('lastError', '')})"))
             pending = [j for j, n in expected.items() if sum(h == "up" for h in results.get(j, [])) < n or n == 0]
-            detail = "; ".join(f"{j.split('/')[2]}: {', '.join(results.get(j, [])) or 'no targets'}"
-                               for j in expected)
+            detail = "; ".join([f"{j.split('/')[2]}: {', '.join(results.get(j, [])) or 'no targets'}"
+                                for j in expected] + [f"{j.split('/')[2]}: {why}" for j, why in unrun.items()])
             if not pending:
                 self.report.add("prometheus scrapes the ServiceMonitors", OK, detail, t)
                 return
@@ -588,7 +602,7 @@ class Rehearsal:
         if job_id:
             t = time.monotonic()
             status = ""
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 code, text = self._http(host, port, "GET", f"/v1/jobs/{job_id}", headers, None)
                 status = json.loads(text).get("status", "") if code == 200 else f"HTTP {code}"
@@ -599,17 +613,21 @@ class Rehearsal:
                             f"job {job_id}: {status}", t)
         # 6: a usage row and an interaction record for each.
         t = time.monotonic()
+        # The database the API itself uses (its DATABASE_URL), on the rehearsal's PostgreSQL.
+        api_env = next(p.env for p in self.pods if p.container.image == self.project_image and p.ready)
+        db = urllib.parse.urlsplit(api_env.get("DATABASE_URL", "")).path.lstrip("/") or self.db
         try:
-            usage = int(_psql(f"SELECT count(*) FROM usage_records WHERE model = '{model}'", self.db))
-            inter = int(_psql(f"SELECT count(*) FROM interactions WHERE model = '{model}' "
-                              "AND finished_at IS NOT NULL", self.db))
+            usage = int(self.pg.psql(f"SELECT count(*) FROM usage_records WHERE model = '{model}'", db))
+            inter = int(self.pg.psql(f"SELECT count(*) FROM interactions WHERE model = '{model}' "
+                                     "AND finished_at IS NOT NULL", db))
         except (RuntimeError, ValueError) as exc:
             self.report.add("wake: usage and interaction recorded", FAILED, str(exc), t)
             return
         want = 2 if job_id else 1
         ok = usage >= want and inter >= want
         self.report.add("wake: usage and interaction recorded", OK if ok else FAILED,
-                        f"{usage} usage row(s), {inter} interaction(s) for {model} (expected >= {want})", t)
+                        f"database {db}: {usage} usage row(s), {inter} finished interaction(s) for {model} "
+                        f"(expected >= {want})", t)
 
     def _http(self, host: str, port: int, method: str, path: str, headers: dict[str, str],
               body: Any) -> tuple[int, str]:
@@ -634,11 +652,15 @@ class Rehearsal:
         if self.double is not None:
             self.double.stop()
         self.router.close()
-        if self.db_created:
+        drops = [f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)' for d in
+                 ([self.db] if self.db_created else []) + self.created_dbs]
+        drops += [f'DROP ROLE IF EXISTS "{u}"' for u in self.created_roles]
+        for sql in drops if not self.pg.embedded else []:
             try:
-                _psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+                self.pg.psql(sql)
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                self.report.notes.append(f"could not drop database {self.db}: {exc}")
+                self.report.notes.append(f"could not clean up ({sql}): {exc}")
+        self.pg.stop()
         if self.keep:
             self.report.notes.append(f"kept {self.run_dir} (pod logs under pods/)")
         else:
