@@ -43,16 +43,24 @@ def _generate(root: Path, name: str, sets: list[str]) -> Path:
     return project
 
 
-def _library(project: Path) -> Any:
-    """The project's own vendored rehearsal (what `python -m aistarter_infra rehearse` runs)."""
+def _rehearse(project: Path, plant: Callable[[list[dict[str, Any]]], None] | None = None) -> Any:
+    """The project's own vendored rehearsal (what `python -m aistarter_infra rehearse` runs), imported in place
+    of the repository's copy for this call only."""
     infra = str(project / "infra")
+    saved = {m: sys.modules.pop(m) for m in list(sys.modules)
+             if m == "aistarter_infra" or m.startswith("aistarter_infra.")}
     sys.path.insert(0, infra)
     try:
-        for mod in [m for m in sys.modules if m == "aistarter_infra" or m.startswith("aistarter_infra.")]:
-            del sys.modules[mod]
-        return importlib.import_module("aistarter_infra.rehearse")
+        library = importlib.import_module("aistarter_infra.rehearse")
+        assert Path(library.__file__).is_relative_to(project), library.__file__
+        report = library.rehearse(project / "infra" / "app", plant=plant)
     finally:
         sys.path.remove(infra)
+        for m in [m for m in sys.modules if m == "aistarter_infra" or m.startswith("aistarter_infra.")]:
+            del sys.modules[m]
+        sys.modules.update(saved)
+    print(report.as_table())
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +73,6 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def rag_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _need_tools()
     yield _generate(tmp_path_factory.mktemp("rehearse"), "rag-app", RAG)
-
-
-def _rehearse(project: Path, plant: Callable[[list[dict[str, Any]]], None] | None = None) -> Any:
-    report = _library(project).rehearse(project / "infra" / "app", plant=plant)
-    print(report.as_table())
-    return report
 
 
 def _containers(manifests: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
@@ -131,8 +133,8 @@ def test_planted_probe_path_changed_fails_its_probe(default_project: Path) -> No
         for c in _containers(manifests, "Deployment", "api"):
             c["readinessProbe"]["httpGet"]["path"] = "/readyz-moved"
 
-    detail = _failed(_rehearse(default_project, plant), "Deployment/api")
-    assert "/readyz-moved" in detail or "exited" in detail, detail
+    detail = _failed(_rehearse(default_project, plant), "Deployment/api readinessProbe")
+    assert "GET /readyz-moved" in detail and "HTTP 404" in detail, detail
 
 
 def test_planted_read_only_path_written_fails(default_project: Path) -> None:

@@ -143,6 +143,12 @@ class Pod:
                   "ingress": [{"path": f"{POD_DIR}/port-{p}.sock", "port": p} for p in ports],
                   "exec": f"{POD_DIR}/exec.sock"}
         (self.dir / "proxy.json").write_text(json.dumps(config))
+        # A copy the pod's user can read wherever the project lives (pytest's tmp dirs are 0700).
+        proxy = self.dir.parent / PROXY.name
+        if not proxy.exists():
+            shutil.copyfile(PROXY, proxy)
+            proxy.chmod(0o644)
+            self.dir.parent.chmod(0o755)
         cmd: list[str] = []
         if self.uid != 0:
             cmd += ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
@@ -157,7 +163,7 @@ class Pod:
             else:
                 cmd += ["--bind" if mode == "rw" else "--ro-bind", str(host), path]
         cmd += ["--bind", str(self.dir), POD_DIR, "--ro-bind", str(svc_dir), SVC_DIR,
-                "--ro-bind", str(PROXY), f"{POD_DIR}-proxy.py",
+                "--ro-bind", str(proxy), f"{POD_DIR}-proxy.py",
                 "--remount-ro", "/", "--chdir", self.workdir, "--clearenv"]
         env = {"HOSTNAME": self.name, **self.env}
         for k, v in env.items():
