@@ -1,8 +1,8 @@
 """Runs inside each rehearsed pod's own network namespace (stdlib only): the pod's side of Service routing.
 
-- egress: listen on each Service address:port of the pod's network namespace and relay to the host's unix
-  socket for it; listen only while that socket exists, so a Service without endpoints refuses connections
-  (as kube-proxy's REJECT rule does) instead of accepting and dropping them;
+- egress: listen on each Service address:port and relay to the host's unix socket for it; the host makes the
+  address reachable in the pod only while the Service has endpoints, so connecting to a Service without
+  endpoints fails at once (as kube-proxy's REJECT rule does) instead of being accepted and dropped;
 - ingress: relay the host's unix socket for each container port to 127.0.0.1:<port> in the pod;
 - exec: run an exec probe's command inside the pod (same namespaces, user, mounts and environment).
 Usage: python podproxy.py CONFIG.json -- COMMAND... (the workload is started as a child and its exit ends us).
@@ -53,18 +53,17 @@ def _relay(connect):
 
 
 async def _egress(host, port, path):
-    server = None
-    while True:
-        present = os.path.exists(path)
-        if present and server is None:
-            try:
-                server = await asyncio.start_server(_relay(lambda: asyncio.open_unix_connection(path)), host, port)
-            except OSError:
-                server = None
-        elif not present and server is not None:
-            server.close()
-            server = None
-        await asyncio.sleep(0.2)
+    # Bound from the start with IP_FREEBIND although the address is not local yet: the host makes it local
+    # (a route) only while the Service has endpoints, and this exact-address listener must already be there
+    # then, or a wildcard listener of the pod itself (0.0.0.0:<same port>) would take the connection.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    server = await asyncio.start_server(_relay(lambda: asyncio.open_unix_connection(path)), sock=sock)
+    await server.serve_forever()
 
 
 async def _exec(reader, writer, env, cwd):
@@ -95,6 +94,11 @@ async def main(config, command):
         os.chmod(ing["path"], 0o777)
     await asyncio.start_unix_server(lambda r, w: _exec(r, w, env, os.getcwd()), config["exec"])
     os.chmod(config["exec"], 0o777)
+    # The host sets the pod's routes first (only Services with endpoints are reachable addresses), then says so.
+    for _ in range(200):
+        if os.path.exists(config["net_ready"]):
+            break
+        await asyncio.sleep(0.05)
     proc = await asyncio.create_subprocess_exec(*command)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

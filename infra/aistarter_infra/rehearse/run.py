@@ -68,6 +68,8 @@ class Rehearsal:
         self.db = f"rehearse_{secrets.token_hex(6)}"
         self.db_created = False
         self.pg = Postgres()
+        self.live: set[str] = set()
+        self.live_ports: dict[tuple[str, int], bool] = {}
         self.created_roles: list[str] = []
         self.created_dbs: list[str] = []
         self.prometheus: subprocess.Popen[bytes] | None = None
@@ -118,7 +120,7 @@ class Rehearsal:
             raise _Stop from None
         db_addr = self.router.address()
         self.add_host(db_addr, DB_HOST)
-        self.router.serve(db_addr, self.pg.port, self.pg.connect())
+        self._serve(db_addr, self.pg.port, self.pg.connect())
         rep.add("create the deployment's database", OK, f"{DB_HOST} -> {self.pg.describe()}, "
                 f"database {self.db} (dropped afterwards)", t)
         t = time.monotonic()
@@ -171,6 +173,28 @@ class Rehearsal:
         self._final_liveness()
 
     # ------------------------------------------------------------------------------------------------ services
+    def _serve(self, address: str, port: int, connect: Any) -> None:
+        """Point a Service port at its endpoint. Inside each pod the Service address is a local address only
+        while it has one: otherwise connecting fails at once (as kube-proxy's REJECT does), instead of landing
+        on a wildcard listener of the pod itself (the API's 0.0.0.0:8000 would answer for model-server:8000)."""
+        self.router.serve(address, port, connect)
+        was = address in self.live
+        self.live_ports[(address, port)] = connect is not None
+        if any(v for (a, _), v in self.live_ports.items() if a == address):
+            self.live.add(address)
+        else:
+            self.live.discard(address)
+        if was != (address in self.live):
+            verb = "add" if address in self.live else "del"
+            for pod in self.pods:
+                pod.routes([f"route {verb} local {address}/32 dev lo table local"])
+
+    def _pod_routes(self, pod: Pod) -> None:
+        pod.routes(["route del local 127.0.0.0/8 dev lo table local",
+                    "route add local 127.0.0.1/32 dev lo table local",
+                    *(f"route add local {a}/32 dev lo table local" for a in sorted(self.live))])
+        pod.net_ready()
+
     def _plan_services(self) -> None:
         ns = self.namespace
         for m in self.manifests:
@@ -228,7 +252,7 @@ class Rehearsal:
             return
         for svc in self._services_selecting(c.labels):
             for p in svc["manifest"]["spec"]["ports"]:
-                self.router.serve(svc["address"], int(p["port"]), self.pg.connect())
+                self._serve(svc["address"], int(p["port"]), self.pg.connect())
         self.report.add(c.workload, OK, f"image {c.image} stood in for by {self.pg.describe()}: role {user}, "
                         f"database {db} as its env declares", t)
 
@@ -294,6 +318,7 @@ class Rehearsal:
             ports = [int(p["containerPort"]) for p in c.spec.get("ports", []) or []]
             pod.start(hosts, egress, ports, self.router.svc_dir)
             self.pods.append(pod)
+            self._pod_routes(pod)
             for port in ports:
                 self.router.serve(pod.address, port, unix(pod.socket(port)), egress=False)
             extra = "" if how == "project image" else f" (image stood in for by {how})"
@@ -394,7 +419,7 @@ class Rehearsal:
                 except ManifestError as exc:
                     self.report.add(f"service/{svc['manifest']['metadata']['name']}", FAILED, str(exc))
                     continue
-                self.router.serve(svc["address"], int(p["port"]), unix(pod.socket(port)))
+                self._serve(svc["address"], int(p["port"]), unix(pod.socket(port)))
 
     def _final_liveness(self) -> None:
         for pod in self.pods:
@@ -586,7 +611,7 @@ class Rehearsal:
         self.double.start()
         for svc in services:
             for p in svc["manifest"]["spec"]["ports"]:
-                self.router.serve(svc["address"], int(p["port"]), self.double.connect())
+                self._serve(svc["address"], int(p["port"]), self.double.connect())
         thread.join(600)
         how = "held until the double started"
         if chat.get("status") == 503 and chat.get("retry_after"):

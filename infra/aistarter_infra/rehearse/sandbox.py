@@ -118,6 +118,7 @@ class Pod:
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     ready: bool = False
+    netns_pid: int = 0
 
     @property
     def log(self) -> Path:
@@ -141,7 +142,7 @@ class Pod:
         self.dir.chmod(0o777)
         config = {"egress": egress,
                   "ingress": [{"path": f"{POD_DIR}/port-{p}.sock", "port": p} for p in ports],
-                  "exec": f"{POD_DIR}/exec.sock"}
+                  "exec": f"{POD_DIR}/exec.sock", "net_ready": f"{POD_DIR}/net-ready"}
         (self.dir / "proxy.json").write_text(json.dumps(config))
         # A copy the pod's user can read wherever the project lives (pytest's tmp dirs are 0700).
         proxy = self.dir.parent / PROXY.name
@@ -169,10 +170,27 @@ class Pod:
         for k, v in env.items():
             cmd += ["--setenv", k, v]
         cmd += ["--", "/usr/bin/python3", f"{POD_DIR}-proxy.py", f"{POD_DIR}/proxy.json", "--", *self.argv]
+        read_fd, write_fd = os.pipe()
+        cmd[cmd.index("bwrap") + 1:cmd.index("bwrap") + 1] = ["--info-fd", str(write_fd)]
         self.started = time.monotonic()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, pass_fds=(write_fd,))
+        os.close(write_fd)
+        info = b""
+        with os.fdopen(read_fd, "rb") as f:
+            while b"}" not in info and (chunk := f.read(1)):
+                info += chunk
+        self.netns_pid = int(json.loads(info)["child-pid"]) if b"}" in info else 0
+
+    def routes(self, commands: list[str]) -> None:
+        """`ip route` commands in the pod's network namespace (run by the host's root: the pod cannot)."""
+        if self.netns_pid and commands:
+            subprocess.run(["nsenter", f"--net=/proc/{self.netns_pid}/ns/net", "ip", "-force", "-batch", "-"],
+                           input="\n".join(commands) + "\n", text=True, capture_output=True, check=False)
+
+    def net_ready(self) -> None:
+        (self.dir / "net-ready").write_text("")
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
