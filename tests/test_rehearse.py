@@ -21,13 +21,13 @@ pytestmark = pytest.mark.slow
 
 REQUIRE_SERVICES = os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1"
 RAG = ["use_case=rag", "providers=openai,local", "self_hosted=small", "task_queue=arq", "vector_store=pgvector"]
-TOOLS = ("bwrap", "setpriv", "prometheus", "psql")
+TOOLS = ("bwrap", "setpriv", "nsenter", "nft", "prometheus", "psql")
 
 
 def _need_tools() -> None:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        reason = f"the rehearsal needs {', '.join(missing)} (apt-get install -y bubblewrap prometheus)"
+        reason = f"the rehearsal needs {', '.join(missing)} (apt-get install -y bubblewrap nftables prometheus)"
         if REQUIRE_SERVICES:
             pytest.fail(reason)
         pytest.skip(reason)

@@ -23,7 +23,8 @@ from .run import rehearse
 __all__ = ["FAILED", "NOT_REHEARSED", "OK", "Report", "Step", "main", "rehearse"]
 
 # Debian package names for the tools the rehearsal needs on this machine.
-TOOLS = {"bwrap": "bubblewrap", "setpriv": "util-linux", "prometheus": "prometheus", "psql": "postgresql-client"}
+TOOLS = {"bwrap": "bubblewrap", "setpriv": "util-linux", "nsenter": "util-linux", "nft": "nftables",
+         "prometheus": "prometheus", "psql": "postgresql-client"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """Runs inside each rehearsed pod's own network namespace (stdlib only): the pod's side of Service routing.
 
-- egress: listen on each Service address:port and relay to the host's unix socket for it; the host makes the
-  address reachable in the pod only while the Service has endpoints, so connecting to a Service without
-  endpoints fails at once (as kube-proxy's REJECT rule does) instead of being accepted and dropped;
+- egress: relay a local port per Service address:port to the host's unix socket for it; the host's nftables
+  rules in the pod DNAT the Service address there while it has endpoints and reject it (connection refused,
+  as kube-proxy does) while it has none;
 - ingress: relay the host's unix socket for each container port to 127.0.0.1:<port> in the pod;
 - exec: run an exec probe's command inside the pod (same namespaces, user, mounts and environment).
 Usage: python podproxy.py CONFIG.json -- COMMAND... (the workload is started as a child and its exit ends us).
@@ -52,17 +52,9 @@ def _relay(connect):
     return handle
 
 
-async def _egress(host, port, path):
-    # Bound from the start with IP_FREEBIND although the address is not local yet: the host makes it local
-    # (a route) only while the Service has endpoints, and this exact-address listener must already be there
-    # then, or a wildcard listener of the pod itself (0.0.0.0:<same port>) would take the connection.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    server = await asyncio.start_server(_relay(lambda: asyncio.open_unix_connection(path)), sock=sock)
+async def _egress(port, path):
+    # The pod's nftables rules DNAT each Service address:port with endpoints to this local port.
+    server = await asyncio.start_server(_relay(lambda: asyncio.open_unix_connection(path)), "127.0.0.1", port)
     await server.serve_forever()
 
 
@@ -86,7 +78,7 @@ async def _exec(reader, writer, env, cwd):
 
 async def main(config, command):
     env = dict(os.environ)
-    tasks = [asyncio.ensure_future(_egress(e["host"], e["port"], e["path"])) for e in config["egress"]]
+    tasks = [asyncio.ensure_future(_egress(e["local_port"], e["path"])) for e in config["egress"]]
     for ing in config["ingress"]:
         port = ing["port"]
         await asyncio.start_unix_server(
@@ -94,7 +86,7 @@ async def main(config, command):
         os.chmod(ing["path"], 0o777)
     await asyncio.start_unix_server(lambda r, w: _exec(r, w, env, os.getcwd()), config["exec"])
     os.chmod(config["exec"], 0o777)
-    # The host sets the pod's routes first (only Services with endpoints are reachable addresses), then says so.
+    # The host loads the pod's nftables rules (its "kube-proxy") first, then says so.
     for _ in range(200):
         if os.path.exists(config["net_ready"]):
             break

@@ -68,7 +68,7 @@ class Rehearsal:
         self.db = f"rehearse_{secrets.token_hex(6)}"
         self.db_created = False
         self.pg = Postgres()
-        self.live: set[str] = set()
+        self.egress: list[dict[str, Any]] = []
         self.live_ports: dict[tuple[str, int], bool] = {}
         self.created_roles: list[str] = []
         self.created_dbs: list[str] = []
@@ -174,26 +174,29 @@ class Rehearsal:
 
     # ------------------------------------------------------------------------------------------------ services
     def _serve(self, address: str, port: int, connect: Any) -> None:
-        """Point a Service port at its endpoint. Inside each pod the Service address is a local address only
-        while it has one: otherwise connecting fails at once (as kube-proxy's REJECT does), instead of landing
-        on a wildcard listener of the pod itself (the API's 0.0.0.0:8000 would answer for model-server:8000)."""
+        """Point a Service port at its endpoint (None: no endpoint), here and in every pod's kube-proxy rules."""
         self.router.serve(address, port, connect)
-        was = address in self.live
         self.live_ports[(address, port)] = connect is not None
-        if any(v for (a, _), v in self.live_ports.items() if a == address):
-            self.live.add(address)
-        else:
-            self.live.discard(address)
-        if was != (address in self.live):
-            verb = "add" if address in self.live else "del"
-            for pod in self.pods:
-                pod.routes([f"route {verb} local {address}/32 dev lo table local"])
+        for pod in self.pods:
+            self._kube_proxy(pod)
 
-    def _pod_routes(self, pod: Pod) -> None:
-        pod.routes(["route del local 127.0.0.0/8 dev lo table local",
-                    "route add local 127.0.0.1/32 dev lo table local",
-                    *(f"route add local {a}/32 dev lo table local" for a in sorted(self.live))])
-        pod.net_ready()
+    def _kube_proxy(self, pod: Pod) -> None:
+        """What kube-proxy's nftables mode does on a node: a Service address:port with endpoints is DNATed to the
+        pod proxy's local port for it; one without endpoints is rejected (connection refused)."""
+        nat, reject = [], []
+        for e in self.egress:
+            if self.live_ports.get((e["host"], e["port"])):
+                nat.append(f"ip daddr {e['host']} tcp dport {e['port']} dnat to 127.0.0.1:{e['local_port']}")
+            else:
+                reject.append(f"ip daddr {e['host']} tcp dport {e['port']} reject with tcp reset")
+        ruleset = ("table ip rehearsal\ndelete table ip rehearsal\ntable ip rehearsal {\n"
+                   "  chain nat { type nat hook output priority -100; policy accept;\n"
+                   + "".join(f"    {r}\n" for r in nat) + "  }\n"
+                   "  chain filter { type filter hook output priority 0; policy accept;\n"
+                   + "".join(f"    {r}\n" for r in reject) + "  }\n}\n")
+        error = pod.nft(ruleset)
+        if error:
+            self.report.add(f"{pod.container.workload} network", FAILED, f"nft: {error}")
 
     def _plan_services(self) -> None:
         ns = self.namespace
@@ -262,8 +265,8 @@ class Rehearsal:
                  for p in svc["manifest"]["spec"].get("ports", [])]
         pairs.append((self.addresses[DB_HOST], self.pg.port))
         # Paths as the pod sees them: the host's socket directory is bound at SVC_DIR in every sandbox.
-        return [{"host": h, "port": p, "path": f"{SVC_DIR}/{Path(self.router.svc_socket(h, p)).name}"}
-                for h, p in pairs]
+        return [{"host": h, "port": p, "path": f"{SVC_DIR}/{Path(self.router.svc_socket(h, p)).name}",
+                 "local_port": 41000 + i} for i, (h, p) in enumerate(pairs)]
 
     def _make_pod(self, c: Container, how: str) -> Pod:
         address = self.router.address()
@@ -307,7 +310,7 @@ class Rehearsal:
 
     def _run_workloads(self) -> None:
         hosts = self.write_hosts()
-        egress = self._egress()
+        egress = self.egress = self._egress()
         for c, how in self.run_list:
             t = time.monotonic()
             try:
@@ -318,7 +321,8 @@ class Rehearsal:
             ports = [int(p["containerPort"]) for p in c.spec.get("ports", []) or []]
             pod.start(hosts, egress, ports, self.router.svc_dir)
             self.pods.append(pod)
-            self._pod_routes(pod)
+            self._kube_proxy(pod)
+            pod.net_ready()
             for port in ports:
                 self.router.serve(pod.address, port, unix(pod.socket(port)), egress=False)
             extra = "" if how == "project image" else f" (image stood in for by {how})"

@@ -183,11 +183,13 @@ class Pod:
                 info += chunk
         self.netns_pid = int(json.loads(info)["child-pid"]) if b"}" in info else 0
 
-    def routes(self, commands: list[str]) -> None:
-        """`ip route` commands in the pod's network namespace (run by the host's root: the pod cannot)."""
-        if self.netns_pid and commands:
-            subprocess.run(["nsenter", f"--net=/proc/{self.netns_pid}/ns/net", "ip", "-force", "-batch", "-"],
-                           input="\n".join(commands) + "\n", text=True, capture_output=True, check=False)
+    def nft(self, ruleset: str) -> str:
+        """Load nftables rules into the pod's network namespace (the host's root does it: the pod cannot)."""
+        if not self.netns_pid:
+            return "no network namespace"
+        done = subprocess.run(["nsenter", f"--net=/proc/{self.netns_pid}/ns/net", "nft", "-f", "-"],
+                              input=ruleset, text=True, capture_output=True, check=False)
+        return done.stderr.strip()
 
     def net_ready(self) -> None:
         (self.dir / "net-ready").write_text("")
