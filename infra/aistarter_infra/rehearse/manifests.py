@@ -177,6 +177,7 @@ class Container:
     spec: dict[str, Any]
     pod: dict[str, Any]
     replicas: int
+    init: bool = False  # an initContainer: runs to completion before the pod's containers start
 
     @property
     def image(self) -> str:
@@ -212,9 +213,12 @@ def containers(manifests: list[dict[str, Any]]) -> list[Container]:
             continue
         pod = m.get("spec", {}).get("template", {})
         replicas = int(m.get("spec", {}).get("replicas", 1) or 1)
+        workload = f"{m['kind']}/{m['metadata']['name']}"
+        for c in pod.get("spec", {}).get("initContainers", []) or []:
+            out.append(Container(f"{workload} init {c['name']}", m["kind"], m["metadata"]["name"], c, pod,
+                                 replicas, init=True))
         for c in pod.get("spec", {}).get("containers", []):
-            out.append(Container(f"{m['kind']}/{m['metadata']['name']}", m["kind"], m["metadata"]["name"], c, pod,
-                                 replicas))
+            out.append(Container(workload, m["kind"], m["metadata"]["name"], c, pod, replicas))
     order = {"Job": 0, "StatefulSet": 1, "Deployment": 2}
     return sorted(out, key=lambda c: order[c.kind])
 

@@ -102,6 +102,7 @@ class Router:
             with contextlib.suppress(Exception):  # best-effort teardown
                 self.serve(key[0], key[1], None)
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
 
 
 # --------------------------------------------------------------------------------------------- model-server double

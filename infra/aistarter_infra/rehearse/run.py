@@ -169,6 +169,10 @@ class Rehearsal:
                          "read-only")
         rep.add("build the image stand-in", OK, f"venv {'cached' if cached else 'built'} from the Dockerfile", t)
 
+        for release in result.helm_releases:
+            rep.add(f"helm release {release['name']}", NOT_REHEARSED,
+                    f"chart {release.get('chart')} {release.get('version')}: a Helm chart is not rendered to manifests "
+                    "here; its job is played by the rehearsal itself (Prometheus, the model double's scaling)")
         self._plan_services()
         for provider in [p for p in cfg.get("providers") or [] if p != "local"]:
             rep.add(f"provider {provider}", NOT_REHEARSED, "an external API: the sandboxes have no route to the "
@@ -333,13 +337,14 @@ class Rehearsal:
             for port in ports:
                 self.router.serve(pod.address, port, unix(pod.socket(port)), egress=False)
             extra = "" if how == "project image" else f" (image stood in for by {how})"
-            if c.kind == "Job":
+            if c.kind == "Job" or c.init:
                 self._wait_job(pod, t, extra)
             else:
                 self._probe_pod(pod, extra)
 
     def _wait_job(self, pod: Pod, t: float, extra: str) -> None:
-        spec = next(m for m in self.manifests if f"{m['kind']}/{m['metadata']['name']}" == pod.container.workload)
+        c = pod.container
+        spec = next(m for m in self.manifests if m["kind"] == c.kind and m["metadata"]["name"] == c.name)
         deadline = float(spec["spec"].get("activeDeadlineSeconds", 600))
         try:
             assert pod.proc is not None
