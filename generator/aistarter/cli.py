@@ -17,7 +17,7 @@ from .answers import AnswerError, check_one, coerce_text, load_answers_file, mer
 from .check import STEPS, as_dicts
 from .check import check as check_project
 from .decide import decide
-from .infra import InfraError, render_infra
+from .infra import InfraError, rehearse_infra, render_infra
 from .questions import CRITERIA, QUESTIONS, Answers, Question
 from .render import ENGINES, RenderError, generate, plan
 from .update import UpdateError
@@ -273,6 +273,21 @@ def infra_render(directory: Path, out: Path | None, no_checkov: bool) -> None:
     """Render the app stack under Pulumi mocks to YAML, then validate schemas, checkov and GPU scheduling."""
     try:
         code = render_infra(directory, out or directory / "build" / "infra", checkov=not no_checkov)
+    except InfraError as exc:
+        _fail(str(exc))
+    sys.exit(code)
+
+
+@infra.command("rehearse")
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+                                                                          exists=True))
+@click.option("--stack", default=None, help="Stack to rehearse (default: dev).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--keep", is_flag=True, help="Keep the run directory with every pod's log.")
+def infra_rehearse(directory: Path, stack: str | None, fmt: str, keep: bool) -> None:
+    """Run the app stack's own workloads as its manifests declare them (sandboxed), probe, scrape, wake the model."""
+    try:
+        code = rehearse_infra(directory, stack, fmt, keep)
     except InfraError as exc:
         _fail(str(exc))
     sys.exit(code)
