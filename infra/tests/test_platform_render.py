@@ -99,7 +99,7 @@ def test_system_pool_is_cpu_and_untainted(cloud: str) -> None:
 def test_outputs_exported_for_the_app_stack(cloud: str) -> None:
     stack, result = rendered(cloud, "small")
     assert result.exported == sorted(OUTPUT_NAMES)
-    assert result.secret_outputs == {"kubeconfig"}
+    assert result.secret_outputs == {"kubeconfig", "database_url"}
     taint = stack["gpu"]["taint"]
     assert result.outputs["gpu_pool_label_key"] == stack["gpu"]["pool_label_key"]
     assert result.outputs["gpu_pool_label_value"] == stack["gpu"]["pool_label_value"]
@@ -271,7 +271,8 @@ def test_aws_existing_vpc_is_used_instead_of_a_new_one() -> None:
     values["vpc"] = {"id": "vpc-0abc", "publicSubnetIds": ["subnet-p1", "subnet-p2"],
                      "privateSubnetIds": ["subnet-a", "subnet-b"]}
     result = render_platform(values, project="demo-platform")
-    assert not [r for r in result.resources if r["type"].startswith("aws:ec2/")]
+    created = {r["type"] for r in result.resources if r["type"].startswith("aws:ec2/")}
+    assert created == {"aws:ec2/securityGroup:SecurityGroup"}, "only the database's security group, no network"
     cluster = _one(result, "eks:index:Cluster", "demo")
     assert cluster["vpcId"] == "vpc-0abc" and cluster["privateSubnetIds"] == ["subnet-a", "subnet-b"]
     assert _one(result, pool_types.EKS_MANAGED_NODE_GROUP, "demo-gpu")["subnetIds"] == ["subnet-a", "subnet-b"]

@@ -130,3 +130,27 @@ def test_both_engines_write_the_same_platform_and_policy_files(cloud: str, tmp_p
     assert copier == cookiecutter
     assert any(name.startswith("infra/platform/") for name in copier) is (cloud != "existing")
     assert not (tmp_path / "cookiecutter" / "demo" / "infra" / "Pulumi.yaml").exists()
+
+
+def test_render_writes_resources_json_for_both_stacks(root: Path, tmp_path: Path) -> None:
+    """`aistarter infra render` (python -m aistarter_infra ... --platform-dir) writes OUT/platform/resources.json
+    and OUT/app/resources.json: lists of {type, name, inputs} with every secret masked."""
+    from aistarter_infra.pipeline import main
+    from aistarter_infra.render import SECRET_PLACEHOLDER
+
+    project, _ = generated("azure", "small", "cost", root)
+    infra = project / "infra"
+    code = main([str(infra / "app"), "--out", str(tmp_path), "--no-checkov", "--platform-dir",
+                 str(infra / "platform")])
+    assert code == 0
+    platform = json.loads((tmp_path / "platform" / "resources.json").read_text(encoding="utf-8"))
+    app = json.loads((tmp_path / "app" / "resources.json").read_text(encoding="utf-8"))
+    for resources in (platform, app):
+        assert resources and all(set(r) == {"type", "name", "inputs"} for r in resources)
+    (server,) = [r for r in platform if r["type"] == "azure-native:dbforpostgresql:Server"]
+    assert server["inputs"]["administratorLoginPassword"] == SECRET_PLACEHOLDER
+    text = (tmp_path / "platform" / "resources.json").read_text(encoding="utf-8")
+    assert "apiVersion: v1" not in text, "no kubeconfig in the platform resources"
+    outputs = json.loads((tmp_path / "platform" / "outputs.json").read_text(encoding="utf-8"))
+    assert outputs["database_url"] == SECRET_PLACEHOLDER and outputs["kubeconfig"] == SECRET_PLACEHOLDER
+    assert any(r["type"] == "pulumi:pulumi:StackReference" for r in app)

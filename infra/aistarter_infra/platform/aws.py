@@ -26,6 +26,7 @@ CPU_AMI = "AL2023_x86_64_STANDARD"
 AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
 CA_GPU_LABEL = "k8s.amazonaws.com/accelerator"
+INGRESS_CLASS = "alb"  # the AWS Load Balancer Controller's IngressClass
 
 
 def gpu_ami_type(instance_type: str) -> str:
@@ -125,7 +126,61 @@ def _autoscaler_policy(cluster_name: str) -> str:
     ]})
 
 
-def build(cfg: PlatformConfig) -> ClusterResult:
+def _database(cfg: PlatformConfig, aws: Any, vpc_id: Any, private_subnets: list[Any], password: Any,
+              opts: Any) -> Any:
+    """RDS for PostgreSQL in the private subnets, reachable on 5432 from the VPC only; returns its address.
+
+    pgvector ships with RDS for PostgreSQL (15.2 and later): `CREATE EXTENSION vector` needs no allow-list or
+    parameter, only the engine version pinned here.
+    """
+    import pulumi
+
+    name = cfg.cluster_name
+    spec = cfg.database
+    if cfg.vpc_id:
+        cidr = aws.ec2.get_vpc_output(id=cfg.vpc_id, opts=pulumi.InvokeOutputOptions(provider=opts.provider)).cidr_block
+    else:
+        cidr = cfg.vpc_cidr
+    group = aws.ec2.SecurityGroup(
+        f"{name}-db", vpc_id=vpc_id, description=f"PostgreSQL of {name}: port 5432 from the cluster VPC only",
+        ingress=[{"protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_blocks": [cidr],
+                  "description": "nodes and pods (VPC CNI gives pods VPC addresses)"}],
+        tags={"Name": f"{name}-db"}, opts=opts)
+    subnets = aws.rds.SubnetGroup(f"{name}-db", subnet_ids=private_subnets, tags={"Name": f"{name}-db"}, opts=opts)
+    major = spec.engine_version.split(".")[0]
+    params = aws.rds.ParameterGroup(f"{name}-db", family=f"postgres{major}",
+                                    parameters=[{"name": "rds.force_ssl", "value": "1"}], opts=opts)
+    instance = aws.rds.Instance(
+        f"{name}-db",
+        identifier=f"{name}-db",
+        engine="postgres",
+        engine_version=spec.engine_version,
+        instance_class=spec.tier,
+        allocated_storage=spec.storage_gb,
+        max_allocated_storage=spec.storage_gb * 5,  # storage autoscaling instead of a full disk outage
+        storage_type="gp3",
+        storage_encrypted=True,  # AWS-managed KMS key
+        db_name=spec.name,
+        username=spec.user,
+        password=password,
+        db_subnet_group_name=subnets.name,
+        vpc_security_group_ids=[group.id],
+        parameter_group_name=params.name,
+        publicly_accessible=False,
+        multi_az=spec.high_availability,
+        backup_retention_period=spec.backup_retention_days,
+        deletion_protection=spec.deletion_protection,
+        # With protection on, a deliberate delete still leaves a final snapshot behind.
+        skip_final_snapshot=not spec.deletion_protection,
+        final_snapshot_identifier=f"{name}-db-final" if spec.deletion_protection else None,
+        copy_tags_to_snapshot=True,
+        auto_minor_version_upgrade=True,
+        opts=opts,
+    )
+    return instance.address
+
+
+def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
     import pulumi
     import pulumi_aws as aws
     import pulumi_eks as eks
@@ -265,7 +320,9 @@ def build(cfg: PlatformConfig) -> ClusterResult:
         },
         opts=k8s_opts,
     )
-    return ClusterResult(kubeconfig=cluster.kubeconfig_json, storage_class=cfg.storage_class)
+    db_host = _database(cfg, aws, vpc_id, private_subnets, db_password, opts)
+    return ClusterResult(kubeconfig=cluster.kubeconfig_json, storage_class=cfg.storage_class,
+                         database_host=db_host, ingress_class=INGRESS_CLASS)
 
 
 def _eks_effect(effect: str) -> str:

@@ -9,19 +9,89 @@ pulumi_azure_native.
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from .pools import AKS_SPOT_TAINT, AZURE_ACCELERATOR_TAG, AZURE_GPUS_PER_NODE_TAG
 from .spec import ClusterResult, PlatformConfig
 
 SYSTEM_POOL = "system"
 GPU_POOL = "gpu"  # Linux agent pool names: lowercase letters and digits, at most 12 characters
+VNET_RANGES = {"vnet": "10.224.0.0/12", "nodes": "10.224.0.0/16", "db": "10.225.0.0/24"}
+NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"  # built-in role id
+INGRESS_CLASS = "webapprouting.kubernetes.azure.com"
 
 
 def decode_kubeconfig(value: str) -> str:
     return base64.b64decode(value).decode("utf-8")
 
 
-def build(cfg: PlatformConfig) -> ClusterResult:
+def _network(cfg: PlatformConfig, azure: Any, group: Any, tags: dict[str, str]) -> tuple[Any, Any, Any]:
+    """The cluster's VNet: a node subnet (pods use the overlay range) and a subnet delegated to PostgreSQL."""
+    import pulumi
+
+    name = cfg.cluster_name
+    vnet = azure.network.VirtualNetwork(f"{name}-vnet", virtual_network_name=f"{name}-vnet",
+                                        resource_group_name=group.name, location=cfg.region,
+                                        address_space={"address_prefixes": [VNET_RANGES["vnet"]]}, tags=tags)
+    nodes = azure.network.Subnet(f"{name}-nodes", subnet_name="nodes", resource_group_name=group.name,
+                                 virtual_network_name=vnet.name, address_prefix=VNET_RANGES["nodes"])
+    db_subnet = azure.network.Subnet(
+        f"{name}-db", subnet_name="postgres", resource_group_name=group.name, virtual_network_name=vnet.name,
+        address_prefix=VNET_RANGES["db"],
+        delegations=[{"name": "postgres", "service_name": "Microsoft.DBforPostgreSQL/flexibleServers"}],
+        opts=pulumi.ResourceOptions(depends_on=[nodes]))  # subnets of one VNet: one at a time
+    return vnet, nodes, db_subnet
+
+
+def _database(cfg: PlatformConfig, azure: Any, group: Any, vnet: Any, subnet: Any, password: Any,
+              tags: dict[str, str]) -> Any:
+    """Azure Database for PostgreSQL flexible server, VNet-integrated (no public access), with a private DNS
+    zone linked to the cluster's VNet. Data at rest is always encrypted (service-managed keys)."""
+    import pulumi
+
+    name = cfg.cluster_name
+    spec = cfg.database
+    zone = azure.privatedns.PrivateZone(f"{name}-db", private_zone_name=f"{name}.private.postgres.database.azure.com",
+                                        resource_group_name=group.name, location="Global", tags=tags)
+    link = azure.privatedns.VirtualNetworkLink(f"{name}-db", virtual_network_link_name=f"{name}-vnet",
+                                               private_zone_name=zone.name, resource_group_name=group.name,
+                                               location="Global", registration_enabled=False,
+                                               virtual_network={"id": vnet.id})
+    server = azure.dbforpostgresql.Server(
+        f"{name}-db",
+        server_name=f"{name}-db",
+        resource_group_name=group.name,
+        location=cfg.region,
+        version=spec.engine_version.split(".")[0],
+        sku={"name": spec.tier, "tier": spec.edition or "Burstable"},
+        storage={"storage_size_gb": spec.storage_gb, "auto_grow": "Enabled"},
+        backup={"backup_retention_days": spec.backup_retention_days, "geo_redundant_backup": "Disabled"},
+        high_availability={"mode": "ZoneRedundant" if spec.high_availability else "Disabled"},
+        network={"delegated_subnet_resource_id": subnet.id, "private_dns_zone_arm_resource_id": zone.id,
+                 "public_network_access": "Disabled"},
+        administrator_login=spec.user,
+        administrator_login_password=password,
+        tags=tags,
+        # The flexible server has no deletion-protection flag: Pulumi's protect plus a CanNotDelete lock stand in.
+        opts=pulumi.ResourceOptions(depends_on=[link], protect=spec.deletion_protection),
+    )
+    if spec.deletion_protection:
+        azure.authorization.ManagementLockAtResourceLevel(
+            f"{name}-db", lock_name=f"{name}-db-no-delete", level="CanNotDelete", resource_group_name=group.name,
+            resource_provider_namespace="Microsoft.DBforPostgreSQL", parent_resource_path="",
+            resource_type="flexibleServers", resource_name_=server.name, api_version="2024-08-01",
+            notes="deletionProtection in the platform stack's database config")
+    if spec.pgvector:
+        # Azure allow-lists extensions per server: without this, CREATE EXTENSION vector is refused.
+        azure.dbforpostgresql.Configuration(f"{name}-db-extensions", configuration_name="azure.extensions",
+                                            resource_group_name=group.name, server_name=server.name,
+                                            value="VECTOR", source="user-override")
+    azure.dbforpostgresql.Database(f"{name}-db-{spec.name}", database_name=spec.name, resource_group_name=group.name,
+                                   server_name=server.name, charset="UTF8", collation="en_US.utf8")
+    return server.fully_qualified_domain_name
+
+
+def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
     import pulumi
     import pulumi_azure_native as azure
 
@@ -29,6 +99,7 @@ def build(cfg: PlatformConfig) -> ClusterResult:
     tags = {"aistarter-cluster": name, **cfg.tags}
     group = azure.resources.ResourceGroup(f"{name}-rg", resource_group_name=cfg.resource_group or f"{name}-rg",
                                           location=cfg.region, tags=tags)
+    vnet, nodes, db_subnet = _network(cfg, azure, group, tags)
     system = cfg.system_pool
     cluster = azure.containerservice.ManagedCluster(
         name,
@@ -51,6 +122,7 @@ def build(cfg: PlatformConfig) -> ClusterResult:
             "min_count": system.min_nodes,
             "max_count": system.max_nodes,
             "node_labels": cfg.system_label,
+            "vnet_subnet_id": nodes.id,
         }],
         network_profile={
             "network_plugin": "azure",
@@ -90,13 +162,21 @@ def build(cfg: PlatformConfig) -> ClusterResult:
             min_count=gpu.min_nodes,
             max_count=gpu.max_nodes,
             availability_zones=list(gpu.zones) or None,
+            vnet_subnet_id=nodes.id,
             node_labels=gpu.labels,
             node_taints=taints,
             gpu_profile={"driver": "Install"},  # AKS installs the NVIDIA driver on the node image
             tags={**tags, AZURE_GPUS_PER_NODE_TAG: str(gpu.gpus_per_node), AZURE_ACCELERATOR_TAG: gpu.accelerator},
             **spot,
         )
+    # With a VNet of its own, the cluster identity must manage load balancers and IPs in the node subnet.
+    azure.authorization.RoleAssignment(
+        f"{name}-network", principal_id=cluster.identity.apply(lambda i: i.principal_id if i else ""),
+        principal_type="ServicePrincipal", scope=nodes.id,
+        role_definition_id=f"/providers/Microsoft.Authorization/roleDefinitions/{NETWORK_CONTRIBUTOR}")
+    db_host = _database(cfg, azure, group, vnet, db_subnet, db_password, tags)
     creds = azure.containerservice.list_managed_cluster_user_credentials_output(
         resource_group_name=group.name, resource_name=cluster.name)
     config = creds.kubeconfigs.apply(lambda items: decode_kubeconfig(items[0].value))
-    return ClusterResult(kubeconfig=pulumi.Output.secret(config), storage_class=cfg.storage_class)
+    return ClusterResult(kubeconfig=pulumi.Output.secret(config), storage_class=cfg.storage_class,
+                         database_host=db_host, ingress_class=INGRESS_CLASS)

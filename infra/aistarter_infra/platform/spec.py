@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import database as db
+
 Cloud = Literal["aws", "gcp", "azure"]
 CLOUDS: tuple[Cloud, ...] = ("aws", "gcp", "azure")
 EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -33,6 +35,9 @@ GPU_DISK_GB = 200
 KUBERNETES_VERSION = "1.33"
 # Pinned cluster-autoscaler chart; the image minor must match the cluster's Kubernetes minor.
 CLUSTER_AUTOSCALER = {"chartVersion": "9.43.1", "imageTag": "v1.33.0"}
+
+# kube-prometheus-stack selects monitors carrying its release label (serviceMonitorSelector: release=<name>).
+MONITOR_LABELS = {"release": "kube-prometheus-stack"}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 
@@ -108,6 +113,9 @@ class PlatformConfig:
     # azure: resource group to create the cluster in (created by the program).
     resource_group: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    database: db.DatabaseSpec = field(default_factory=lambda: db.DatabaseSpec(tier="", storage_gb=20))
+    # Labels the installed Prometheus selects ServiceMonitors and PrometheusRules by (exported to the app).
+    monitor_labels: Mapping[str, str] = field(default_factory=lambda: dict(MONITOR_LABELS))
 
     @property
     def system_label(self) -> dict[str, str]:
@@ -230,7 +238,26 @@ def parse_platform_config(values: Mapping[str, Any]) -> PlatformConfig:
         gcp_project=values.get("gcpProject") or None,
         resource_group=values.get("resourceGroup") or None,
         tags={str(k): str(v) for k, v in (values.get("tags") or {}).items()},
+        database=db.parse(_mapping(values.get("database"), "database"), cloud, PlatformConfigError),
+        monitor_labels=_labels(values.get("monitorLabels")),
     )
+
+
+def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise PlatformConfigError(f"{key} must be a mapping, got {raw!r}")
+    return raw
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return dict(MONITOR_LABELS)
+    if not isinstance(raw, Mapping):
+        raise PlatformConfigError(f"monitorLabels must be a mapping such as {{release: kube-prometheus-stack}}, "
+                                  f"got {raw!r}")
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: str | None = None,
@@ -247,6 +274,8 @@ def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: st
         "storageClass": STORAGE_CLASS[cloud],
         "deletionProtection": False,
         "systemPool": dict(SYSTEM_POOL_DEFAULTS[cloud]),
+        "database": db.config_for(cloud, stack.get("vector_store")),
+        "monitorLabels": dict(MONITOR_LABELS),
     }
     if cloud == "aws":
         values["clusterAutoscaler"] = dict(CLUSTER_AUTOSCALER)
@@ -283,3 +312,5 @@ class ClusterResult:
 
     kubeconfig: Any  # pulumi.Output[str]; typed loosely so this module never imports pulumi
     storage_class: str
+    database_host: Any = None  # pulumi.Output[str]: the private address of the managed PostgreSQL
+    ingress_class: str = ""
