@@ -86,6 +86,7 @@ def test_existing_cloud_gets_policy_but_no_platform(root: Path) -> None:
     assert (project / "infra" / "tests" / "test_policy_pack.py").is_file()
     decisions = {p.name for p in (project / "docs" / "decisions").iterdir()}
     assert "0008-node-autoscaler.md" not in decisions and "0009-gpu-pool.md" not in decisions
+    assert "0010-database.md" not in decisions
 
 
 @pytest.mark.parametrize(("cloud", "size", "cost", "autoscaler_adr", "gpu_adr"), [
@@ -106,7 +107,8 @@ def test_decision_records(cloud: str, size: str, cost: str, autoscaler_adr: bool
 
 
 MINE = ("infra/platform", "infra/policy", "infra/tests/test_platform_stack.py", "infra/tests/test_policy_pack.py",
-        "docs/decisions/0008-node-autoscaler.md", "docs/decisions/0009-gpu-pool.md")
+        "docs/decisions/0008-node-autoscaler.md", "docs/decisions/0009-gpu-pool.md",
+        "docs/decisions/0010-database.md")
 
 
 def _files(project: Path) -> dict[str, bytes]:
@@ -154,3 +156,17 @@ def test_render_writes_resources_json_for_both_stacks(root: Path, tmp_path: Path
     outputs = json.loads((tmp_path / "platform" / "outputs.json").read_text(encoding="utf-8"))
     assert outputs["database_url"] == SECRET_PLACEHOLDER and outputs["kubeconfig"] == SECRET_PLACEHOLDER
     assert any(r["type"] == "pulumi:pulumi:StackReference" for r in app)
+
+
+@pytest.mark.parametrize(("cloud", "size", "cost"), [("aws", "small", "cost"), ("gcp", "large", "cost"),
+                                                      ("azure", "none", "cost")])
+def test_database_adr_states_the_configured_tier_and_price(cloud: str, size: str, cost: str, root: Path) -> None:
+    from aistarter_infra.platform.database import default_tier
+
+    project, stack = generated(cloud, size, cost, root)
+    text = (project / "docs" / "decisions" / "0010-database.md").read_text(encoding="utf-8")
+    tier = default_tier(cloud, stack["vector_store"])
+    _, values = load_stack_config(project / "infra" / "platform", "dev")
+    assert values["database"]["tier"] == tier.name
+    assert f"`{tier.name}`" in text and f"about {int(tier.monthly_usd)} USD" in text
+    assert "databasePassword" in text and "Rejected alternatives" in text
