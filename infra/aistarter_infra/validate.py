@@ -17,10 +17,12 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from . import versions
+
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 CHECKOV_SKIPS = Path(__file__).parent / "checkov_skips.yaml"
-# A recent Kubernetes minor every managed offering (EKS, GKE, AKS) supports in its standard channel.
-DEFAULT_K8S_VERSION = "1.33"
+# The cluster minor the platform pins (versions.py): manifests are validated against that API.
+DEFAULT_K8S_VERSION = versions.KUBERNETES
 GPU_RESOURCE = "nvidia.com/gpu"
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"}
 

@@ -128,7 +128,8 @@ def test_aws_specifics() -> None:
     assert cluster["skipDefaultNodeGroup"] is True and cluster["createOidcProvider"] is True
     assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True
     autoscaler = _one(result, "kubernetes:helm.sh/v3:Release", "demo-cluster-autoscaler")
-    assert autoscaler["chart"] == "cluster-autoscaler" and autoscaler["version"] == "9.43.1"
+    assert autoscaler["chart"] == "cluster-autoscaler" and autoscaler["version"] == "9.59.0"
+    assert autoscaler["values"]["image"] == {"tag": "v1.35.0"}
     assert autoscaler["values"]["autoDiscovery"] == {"clusterName": "demo"}
     policy = json.loads(_one(result, "aws:iam/rolePolicy:RolePolicy", "demo-cluster-autoscaler")["policy"])
     actions = {a for stmt in policy["Statement"] for a in stmt["Action"]}

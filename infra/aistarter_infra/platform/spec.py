@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .. import versions
 from . import database as db
 
 Cloud = Literal["aws", "gcp", "azure"]
@@ -32,9 +33,11 @@ STORAGE_CLASS: dict[Cloud, str] = {"aws": "gp3", "gcp": "standard-rwo", "azure":
 REGION_DEFAULTS: dict[Cloud, str] = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 # GPU images (drivers, CUDA, vLLM) are large; a small root disk fills up on the first pull.
 GPU_DISK_GB = 200
-KUBERNETES_VERSION = "1.33"
-# Pinned cluster-autoscaler chart; the image minor must match the cluster's Kubernetes minor.
-CLUSTER_AUTOSCALER = {"chartVersion": "9.43.1", "imageTag": "v1.33.0"}
+# One pin for every cloud, with its support end and chart pairings: aistarter_infra/versions.py.
+KUBERNETES_VERSION = versions.KUBERNETES
+# The cluster-autoscaler chart and image built for that minor (versions.CLUSTER_AUTOSCALER says why).
+CLUSTER_AUTOSCALER = {"chartVersion": versions.CLUSTER_AUTOSCALER.version,
+                      "imageTag": versions.CLUSTER_AUTOSCALER.image_tag}
 
 # kube-prometheus-stack selects monitors carrying its release label (serviceMonitorSelector: release=<name>).
 MONITOR_LABELS = {"release": "kube-prometheus-stack"}
@@ -221,11 +224,17 @@ def parse_platform_config(values: Mapping[str, Any]) -> PlatformConfig:
     if network.version != 4 or network.prefixlen > 20:
         raise PlatformConfigError(f"vpc.cidr {cidr} is too small: use an IPv4 /16 to /20 (pods take VPC addresses)")
     autoscaler = {**CLUSTER_AUTOSCALER, **(values.get("clusterAutoscaler") or {})}
+    k8s_version = str(values.get("kubernetesVersion") or KUBERNETES_VERSION)
+    if cloud == "aws" and versions.minor(autoscaler["imageTag"]) != versions.minor(k8s_version):
+        raise PlatformConfigError(
+            f"clusterAutoscaler.imageTag {autoscaler['imageTag']} does not match kubernetesVersion {k8s_version}: "
+            "each autoscaler minor embeds the scheduler of the same Kubernetes minor; use "
+            f"v{versions.minor(k8s_version)}.x with a chart built for it")
     return PlatformConfig(
         cloud=cloud,
         cluster_name=name,
         region=str(values.get("region") or REGION_DEFAULTS[cloud]),
-        kubernetes_version=str(values.get("kubernetesVersion") or KUBERNETES_VERSION),
+        kubernetes_version=k8s_version,
         system_pool=_system_pool(system_raw, cloud),
         gpu_pool=_gpu_pool(gpu_raw) if gpu_raw else None,
         storage_class=str(values.get("storageClass") or STORAGE_CLASS[cloud]),
