@@ -114,7 +114,8 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         self.stack_outputs = stack_outputs
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        self.records.append((args.typ, args.name, dict(args.inputs), bool(args.custom)))
+        # A read of an existing object (Resource.get) has an id and counts as a custom resource, not a component.
+        self.records.append((args.typ, args.name, dict(args.inputs), bool(args.custom) or bool(args.resource_id)))
         if args.typ == STACK_REFERENCE:
             ref = args.inputs.get("name", args.name)
             outputs = self.stack_outputs.get(ref, self.stack_outputs.get("*", {}))

@@ -18,7 +18,7 @@ from aistarter_infra.platform.render import load_stack_config, render_platform_d
 from aistarter_infra.platform.spec import config_from_stack  # noqa: E402
 from aistarter_infra.policy.pack import load_pack_config, pack_config, settings_from_stack  # noqa: E402
 
-SDK_REQUIREMENTS = {"aws": {"pulumi-aws", "pulumi-eks", "pulumi-kubernetes"}, "gcp": {"pulumi-gcp"},
+SDK_REQUIREMENTS = {"aws": {"pulumi-aws", "pulumi-eks"}, "gcp": {"pulumi-gcp"},
                     "azure": {"pulumi-azure-native"}}
 ALL_SDK_REQUIREMENTS = set().union(*SDK_REQUIREMENTS.values())
 

@@ -15,6 +15,7 @@ import ipaddress
 import json
 from typing import Any
 
+from . import addons as shared_addons
 from .pools import ACCELERATOR_TAG, GPUS_PER_NODE_TAG
 from .spec import ClusterResult, PlatformConfig, PlatformConfigError
 
@@ -288,6 +289,12 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
         reclaim_policy="Delete",
         opts=pulumi.ResourceOptions(provider=k8s_provider, depends_on=[ebs_addon]),
     )
+
+    # metrics-server as an EKS add-on: AWS picks the build for the cluster's minor; the API's CPU HPA needs it.
+    aws.eks.Addon(f"{name}-metrics-server", cluster_name=name, addon_name="metrics-server",
+                  resolve_conflicts_on_create="OVERWRITE",
+                  opts=pulumi.ResourceOptions(provider=provider, depends_on=[cluster, system_group]))
+    shared_addons.install(cfg, k8s_provider, device_plugin=True, dcgm=True, depends_on=[system_group])
 
     autoscaler_role = _irsa_role(aws, f"{name}-cluster-autoscaler", cluster, AUTOSCALER_SA, opts)
     aws.iam.RolePolicy(f"{name}-cluster-autoscaler", role=autoscaler_role.id, policy=_autoscaler_policy(name),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from . import addons as shared_addons
 from .pools import AKS_SPOT_TAINT, AZURE_ACCELERATOR_TAG, AZURE_GPUS_PER_NODE_TAG
 from .spec import ClusterResult, PlatformConfig
 
@@ -178,5 +179,13 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
     creds = azure.containerservice.list_managed_cluster_user_credentials_output(
         resource_group_name=group.name, resource_name=cluster.name)
     config = creds.kubeconfigs.apply(lambda items: decode_kubeconfig(items[0].value))
+    import pulumi_kubernetes as k8s
+
+    k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=pulumi.Output.secret(config),
+                                enable_server_side_apply=True)
+    spot_toleration = [{**AKS_SPOT_TAINT, "operator": "Equal"}] if cfg.gpu_pool and cfg.gpu_pool.spot else []
+    # AKS installs the GPU driver (gpuProfile) but not the device plugin: the chart advertises nvidia.com/gpu.
+    shared_addons.install(cfg, k8s_provider, device_plugin=True, dcgm=True, gpu_tolerations=spot_toleration,
+                          depends_on=[cluster])
     return ClusterResult(kubeconfig=pulumi.Output.secret(config), storage_class=cfg.storage_class,
                          database_host=db_host, ingress_class=INGRESS_CLASS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import addons as shared_addons
 from .spec import ClusterResult, PlatformConfig, PlatformConfigError
 
 # Catalog accelerator names that differ from GKE's accelerator type names; the rest are already GKE names
@@ -174,12 +175,17 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
         datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2 enforces the app stack's NetworkPolicies
         workload_identity_config={"workload_pool": f"{cfg.gcp_project}.svc.id.goog"},
         addons_config={"gce_persistent_disk_csi_driver_config": {"enabled": True}},
+        # GKE Gateway controller (Gateway API, GA): the app's HTTPRoute binds to a gke-l7 GatewayClass.
+        gateway_api_config={"channel": "CHANNEL_STANDARD"},
+        # GPU metrics (DCGM) are collected by GKE itself into Managed Service for Prometheus.
+        monitoring_config={"enable_components": ["SYSTEM_COMPONENTS", "DCGM"],
+                           "managed_prometheus": {"enabled": True}},
         deletion_protection=cfg.deletion_protection,
         resource_labels={"aistarter-cluster": name},
         opts=opts,
     )
     system = cfg.system_pool
-    gcp.container.NodePool(
+    system_pool = gcp.container.NodePool(
         f"{name}-system",
         name="system",
         cluster=cluster.name,
@@ -220,6 +226,11 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
         )
     config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
         lambda args: kubeconfig(args[0], args[1], args[2]))
+    import pulumi_kubernetes as k8s
+
+    k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=config, enable_server_side_apply=True)
+    # GKE runs the NVIDIA device plugin and the driver installer on GPU nodes itself, and DCGM (above).
+    shared_addons.install(cfg, k8s_provider, device_plugin=False, dcgm=False, depends_on=[system_pool])
     db_host = _database(cfg, gcp, network, db_password, opts)
     return ClusterResult(kubeconfig=config, storage_class=cfg.storage_class, database_host=db_host,
                          ingress_class=INGRESS_CLASS)
