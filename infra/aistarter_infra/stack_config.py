@@ -18,6 +18,7 @@ from .config import (
     TelemetryConfig,
     VectorStoreConfig,
 )
+from .platform.spec import INGRESS_CLASS, LB_SOURCE_CIDRS
 
 QDRANT_IMAGE = "qdrant/qdrant:v1.15.4-unprivileged"
 PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
@@ -77,6 +78,9 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "ingress": {k: v for k, v in _defaults(IngressConfig()).items() if k != "allow_cidrs"},
         },
     }
+    if cloud in INGRESS_CLASS:
+        # The platform's load-balancer integration (components/ingress.py); its traffic comes from these ranges.
+        cfg["api"]["ingress"].update(class_name=INGRESS_CLASS[cloud], allow_cidrs=list(LB_SOURCE_CIDRS[cloud]))
     ms = stack.get("model_server")
     gpu = stack.get("gpu")
     if gpu:

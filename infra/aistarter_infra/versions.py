@@ -59,12 +59,18 @@ DCGM_EXPORTER = Chart("dcgm-exporter", "4.5.2", "https://nvidia.github.io/dcgm-e
 AWS_LOAD_BALANCER_CONTROLLER = Chart("aws-load-balancer-controller", "1.14.1", "https://aws.github.io/eks-charts",
                                      source="aws/eks-charts stable/aws-load-balancer-controller/Chart.yaml")
 
+# ALB controller of Application Gateway for Containers (Gateway API, GA). An OCI chart; the controller
+# supports every AKS minor in AKS standard support (learn.microsoft.com, "ALB Controller release notes").
+AZURE_ALB_CONTROLLER = Chart("alb-controller", "1.7.9", "oci://mcr.microsoft.com/application-lb/charts",
+                             source="learn.microsoft.com application-gateway/for-containers "
+                                    "alb-controller-release-notes")
+
 # EKS add-ons: AWS resolves the add-on version built for the cluster's minor when none is pinned, which is
 # the pairing we want (metrics-server and the EBS CSI driver ship per-minor builds).
 EKS_ADDONS = ("aws-ebs-csi-driver", "metrics-server")
 
 HELM_CHARTS = (CLUSTER_AUTOSCALER, KEDA, KUBE_PROMETHEUS_STACK, NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER,
-               AWS_LOAD_BALANCER_CONTROLLER)
+               AWS_LOAD_BALANCER_CONTROLLER, AZURE_ALB_CONTROLLER)
 
 
 def minor(version: str) -> str:

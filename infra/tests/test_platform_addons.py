@@ -96,7 +96,8 @@ def test_every_chart_is_pinned_from_versions(cloud: str, tmp_path: Path) -> None
 
     pins = {c.chart: c.version for c in versions.HELM_CHARTS}
     for release in releases(resources_json(cloud, "small", tmp_path)).values():
-        assert release["version"] == pins[release["chart"]], release["chart"]
+        chart = release["chart"].rsplit("/", 1)[-1]  # OCI charts are addressed by their full reference
+        assert release["version"] == pins[chart], chart
 
 
 def _app(tmp_path: Path, stack: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
@@ -141,3 +142,36 @@ def test_keda_query_does_not_read_a_missing_scrape_as_idle(tmp_path: Path) -> No
     assert trigger["ignoreNullValues"] == "false"
     assert 'up{namespace="' in trigger["query"] and "== 1" in trigger["query"]
     assert scaled["spec"]["fallback"]["replicas"] >= 1
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_alerts_and_dashboard_ship_with_the_platform(cloud: str, tmp_path: Path) -> None:
+    resources = resources_json(cloud, "small", tmp_path)
+    (rule,) = [r["inputs"] for r in resources if r["type"] == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
+    assert rule["metadata"]["labels"] == {"release": "kube-prometheus-stack"}, "Prometheus must select the rules"
+    alerts = {a["alert"]: a for g in rule["spec"]["groups"] for a in g["rules"]}
+    assert set(alerts) == {"ProviderCircuitOpen", "MeteringOutboxBacklog", "GpuPoolAtMaxNodes",
+                           "ModelAsleepWhileRequestsPending"}
+    _, result = rendered(cloud, "small")
+    gpu_max = [p.max_nodes for p in result.pool_views() if p.is_gpu][0]
+    assert alerts["GpuPoolAtMaxNodes"]["expr"].endswith(f">= {gpu_max}")
+    (board,) = [r["inputs"] for r in resources if r["type"] == "kubernetes:core/v1:ConfigMap"
+                and r["inputs"]["metadata"]["name"] == "aistarter-dashboard"]
+    assert board["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    panels = json.loads(board["data"]["aistarter.json"])["panels"]
+    titles = " | ".join(p["title"] for p in panels)
+    for words in ("Time to first token", "Pending requests", "GPU utilisation", "GPU cost per hour"):
+        assert words in titles
+    cost = next(p for p in panels if p["title"].startswith("GPU cost"))
+    assert cost["targets"][0]["expr"].endswith(f"* {result_price(cloud)}")
+
+
+
+def result_price(cloud: str) -> float:
+    """The GPU node's hourly list price as the blueprint states it (what the platform config carries)."""
+    from aistarter_infra.platform.spec import config_from_stack, parse_platform_config
+    from test_platform_render import blueprint_stack
+
+    cfg = parse_platform_config(config_from_stack(blueprint_stack(cloud, "small"), cluster_name="demo"))
+    assert cfg.gpu_pool is not None and cfg.gpu_pool.hourly_price_usd > 0
+    return cfg.gpu_pool.hourly_price_usd

@@ -170,3 +170,19 @@ def test_database_adr_states_the_configured_tier_and_price(cloud: str, size: str
     assert values["database"]["tier"] == tier.name
     assert f"`{tier.name}`" in text and f"about {int(tier.monthly_usd)} USD" in text
     assert "databasePassword" in text and "Rejected alternatives" in text
+
+
+@pytest.mark.parametrize(("cloud", "size", "cost", "title"), [
+    ("aws", "small", "cost", "AWS Load Balancer Controller"), ("gcp", "large", "cost", "GKE Gateway"),
+    ("azure", "none", "cost", "Application Gateway for Containers"), ("existing", "small", "cost", "named in config")])
+def test_ingress_adr_names_the_integration_and_the_timeout(cloud: str, size: str, cost: str, title: str,
+                                                          root: Path) -> None:
+    from aistarter_infra.render import read_program
+
+    project, _ = generated(cloud, size, cost, root)
+    app_name, raw = read_program(project / "infra" / "app", "dev")
+    api = raw[f"{app_name}:api"]
+    text = (project / "docs" / "decisions" / "0011-ingress.md").read_text(encoding="utf-8")
+    idle = max(120, -(-int(api["latency_budget_ms"]) // 1000) + 60)  # components/ingress.idle_timeout_s
+    assert title in text.splitlines()[0]
+    assert f"{idle} s" in text and "ingress-nginx" in text and "retired in March 2026" in text

@@ -32,7 +32,7 @@ def test_autoscaler_image_is_the_cluster_minor() -> None:
 def test_every_chart_is_pinned_with_its_pairing_source() -> None:
     for chart in versions.HELM_CHARTS:
         assert chart.version.count(".") == 2 and chart.version[0].isdigit(), chart
-        assert chart.source and chart.repo.startswith("https://"), chart
+        assert chart.source and chart.repo.startswith(("https://", "oci://")), chart
 
 
 def test_a_mismatched_autoscaler_image_is_refused() -> None:

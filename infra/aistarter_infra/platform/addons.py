@@ -9,6 +9,7 @@ Only pulumi and pulumi_kubernetes are imported, and only when called.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .. import versions
@@ -53,8 +54,75 @@ def prometheus_values(cfg: PlatformConfig) -> dict[str, Any]:
                                                "searchNamespace": "ALL"}}},
         "alertmanager": {"alertmanagerSpec": system},
         "prometheusOperator": system,
-        "kube-state-metrics": system,
+        # Node pool labels as kube_node_labels series: the GPU-pool-at-max rule and the cost panel count them.
+        "kube-state-metrics": {**system, "metricLabelsAllowlist": [
+            f"nodes=[{cfg.gpu_pool.label_key if cfg.gpu_pool else 'aistarter.dev/pool'}]"]},
     }
+
+
+def _pool_label(cfg: PlatformConfig) -> str:
+    key = cfg.gpu_pool.label_key if cfg.gpu_pool else "aistarter.dev/pool"
+    return "label_" + "".join(c if c.isalnum() else "_" for c in key)
+
+
+def alert_rules(cfg: PlatformConfig) -> list[dict[str, Any]]:
+    """PrometheusRule groups: breaker open, metering outbox backlog, GPU pool at max, model asleep while asked."""
+    rules: list[dict[str, Any]] = [
+        {"alert": "ProviderCircuitOpen", "expr": "max by (provider) (aistarter_circuit_open) == 1", "for": "5m",
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": "Circuit breaker for {{ $labels.provider }} open for 5 minutes",
+                         "description": "Requests fail over or fail fast; check the provider's status and keys."}},
+        {"alert": "MeteringOutboxBacklog", "expr": "max(aistarter_metering_outbox_pending) > 1000", "for": "15m",
+         "labels": {"severity": "warning"},
+         "annotations": {"summary": "Metering outbox holds over 1000 unsent usage records for 15 minutes",
+                         "description": "Billing is falling behind; check the worker and the billing sink."}},
+    ]
+    gpu = cfg.gpu_pool
+    if gpu is not None:
+        label = _pool_label(cfg)
+        rules += [
+            {"alert": "GpuPoolAtMaxNodes",
+             "expr": f'count(kube_node_labels{{{label}="{gpu.label_value}"}}) >= {gpu.max_nodes}', "for": "15m",
+             "labels": {"severity": "warning"},
+             "annotations": {"summary": f"GPU pool at its maximum of {gpu.max_nodes} nodes for 15 minutes",
+                             "description": "Requests may queue past the latency budget; raise gpuPool.maxNodes "
+                                            "or the policy's budget cap."}},
+            {"alert": "ModelAsleepWhileRequestsPending",
+             "expr": ("sum(aistarter_model_pending_requests) > 0 and on() "
+                      '(sum(kube_deployment_status_replicas_available{deployment="model-server"}) == 0 or on() '
+                      'absent(kube_deployment_status_replicas_available{deployment="model-server"}))'),
+             "for": "10m", "labels": {"severity": "critical"},
+             "annotations": {"summary": "Requests pending for 10 minutes while the model server has no ready "
+                                        "replica",
+                             "description": "The wake path is broken: check the ScaledObject (KEDA), the GPU pool "
+                                            "(autoscaler, quota, spot capacity) and the device plugin."}},
+        ]
+    return [{"name": "aistarter", "rules": rules}]
+
+
+def dashboard(cfg: PlatformConfig) -> dict[str, Any]:
+    """Grafana dashboard: time to first token, pending requests, GPU utilisation and GPU cost per hour."""
+    gpu = cfg.gpu_pool
+    label = _pool_label(cfg)
+    price = gpu.hourly_price_usd if gpu else 0.0
+    pool = f'{label}="{gpu.label_value}"' if gpu else f'{label}="gpu"'
+
+    def panel(i: int, title: str, expr: str, unit: str) -> dict[str, Any]:
+        return {"id": i, "type": "timeseries", "title": title, "datasource": {"type": "prometheus"},
+                "gridPos": {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)},
+                "fieldConfig": {"defaults": {"unit": unit}},
+                "targets": [{"expr": expr, "refId": "A"}]}
+
+    return {"title": f"aistarter: {cfg.cluster_name}", "uid": f"aistarter-{cfg.cluster_name}"[:40],
+            "schemaVersion": 39, "time": {"from": "now-6h", "to": "now"}, "panels": [
+                panel(0, "Time to first token (p50, p95)",
+                      "histogram_quantile(0.95, sum by (le, model) "
+                      "(rate(aistarter_time_to_first_token_seconds_bucket[5m])))", "s"),
+                panel(1, "Pending requests per model", "sum by (model) (aistarter_model_pending_requests)", "short"),
+                panel(2, "GPU utilisation", "avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL)", "percent"),
+                panel(3, f"GPU cost per hour (USD, {price} per node-hour)",
+                      f"count(kube_node_labels{{{pool}}}) * {price}", "currencyUSD"),
+            ]}
 
 
 def install(cfg: PlatformConfig, provider: Any, *, device_plugin: bool, dcgm: bool,
@@ -82,6 +150,16 @@ def install(cfg: PlatformConfig, provider: Any, *, device_plugin: bool, dcgm: bo
         release("kube-prometheus-stack", versions.KUBE_PROMETHEUS_STACK, MONITORING_NAMESPACE,
                 prometheus_values(cfg), PROMETHEUS_RELEASE),
     ]
+    prometheus = out[1]
+    after = pulumi.ResourceOptions(provider=provider, depends_on=[prometheus])
+    k8s.apiextensions.CustomResource(
+        f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+        metadata={"name": "aistarter", "namespace": MONITORING_NAMESPACE, "labels": dict(cfg.monitor_labels)},
+        spec={"groups": alert_rules(cfg)}, opts=after)
+    k8s.core.v1.ConfigMap(
+        f"{name}-dashboard", metadata={"name": "aistarter-dashboard", "namespace": MONITORING_NAMESPACE,
+                                       "labels": {"grafana_dashboard": "1"}},
+        data={"aistarter.json": json.dumps(dashboard(cfg), sort_keys=True)}, opts=after)
     if cfg.gpu_pool is not None:
         extra = list(gpu_tolerations or [])
         if device_plugin:

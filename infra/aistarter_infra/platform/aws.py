@@ -15,9 +15,10 @@ import ipaddress
 import json
 from typing import Any
 
+from .. import versions
 from . import addons as shared_addons
-from .pools import ACCELERATOR_TAG, GPUS_PER_NODE_TAG
-from .spec import ClusterResult, PlatformConfig, PlatformConfigError
+from .pools import ACCELERATOR_TAG, GPUS_PER_NODE_TAG, eks_instance_types
+from .spec import INGRESS_CLASS, ClusterResult, PlatformConfig, PlatformConfigError, capacity_pools
 
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 AZ_COUNT = 2  # EKS needs subnets in at least two AZs
@@ -25,9 +26,10 @@ GPU_AMI_X86 = "AL2023_x86_64_NVIDIA"  # AL2023 with the NVIDIA driver and contai
 GPU_AMI_ARM = "AL2023_ARM_64_NVIDIA"
 CPU_AMI = "AL2023_x86_64_STANDARD"
 AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
+LB_CONTROLLER_SA = ("kube-system", "aws-load-balancer-controller")
+APP_TEAM_POLICY = "AmazonEKSAdminPolicy"  # namespace-scoped below: Deployments, Secrets, RBAC in that namespace
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
 CA_GPU_LABEL = "k8s.amazonaws.com/accelerator"
-INGRESS_CLASS = "alb"  # the AWS Load Balancer Controller's IngressClass
 
 
 def gpu_ami_type(instance_type: str) -> str:
@@ -124,6 +126,44 @@ def _autoscaler_policy(cluster_name: str) -> str:
         {"Effect": "Allow", "Resource": "*",
          "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
          "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
+    ]})
+
+
+def _lb_controller_policy() -> str:
+    """What the AWS Load Balancer Controller needs: read the VPC and ELB state, create load balancers and
+    target groups tagged for a cluster, and change or delete only what carries such a tag."""
+    tagged = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "ec2:Describe*", "ec2:GetSecurityGroupsForVpc", "elasticloadbalancing:Describe*",
+            "acm:ListCertificates", "acm:DescribeCertificate", "iam:ListServerCertificates",
+            "iam:GetServerCertificate", "cognito-idp:DescribeUserPoolClient", "wafv2:GetWebACL",
+            "wafv2:GetWebACLForResource", "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL",
+            "shield:GetSubscriptionState", "shield:DescribeProtection"]},
+        {"Effect": "Allow", "Resource": "*", "Action": "iam:CreateServiceLinkedRole",
+         "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]},
+        {"Effect": "Allow", "Resource": "*", "Action": ["ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSecurityGroup"],
+         "Condition": {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": "ec2:CreateTags",
+         "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
+         "Condition": {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
+            "elasticloadbalancing:SetWebAcl", "elasticloadbalancing:AddTags"]},
+        {"Effect": "Allow", "Resource": "*", "Condition": tagged, "Action": [
+            "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
+            "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+            "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
+            "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
+            "elasticloadbalancing:RemoveTags"]},
     ]})
 
 
@@ -243,14 +283,13 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
         labels=cfg.system_label,
         opts=group_opts,
     )
-    if cfg.gpu_pool is not None:
-        gpu = cfg.gpu_pool
+    for suffix, gpu in capacity_pools(cfg.gpu_pool):
         eks.ManagedNodeGroup(
-            f"{name}-gpu",
+            f"{name}-gpu{suffix}",
             cluster=cluster,
-            node_group_name=f"{name}-gpu",
+            node_group_name=f"{name}-gpu{suffix}",
             node_role=node_role,
-            instance_types=[gpu.instance_type],
+            instance_types=eks_instance_types(gpu.instance_type),
             ami_type=gpu_ami_type(gpu.instance_type),
             capacity_type="SPOT" if gpu.spot else "ON_DEMAND",
             disk_size=gpu.disk_size_gb,
@@ -266,6 +305,16 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
             tags={GPUS_PER_NODE_TAG: str(gpu.gpus_per_node), ACCELERATOR_TAG: gpu.accelerator},
             opts=group_opts,
         )
+
+    # The app team runs the app stack: an access entry per principal, admin inside its namespace only.
+    for i, arn in enumerate(cfg.app_principals):
+        entry = aws.eks.AccessEntry(f"{name}-app-team-{i}", cluster_name=name, principal_arn=arn, type="STANDARD",
+                                    opts=pulumi.ResourceOptions(provider=provider, depends_on=[cluster]))
+        aws.eks.AccessPolicyAssociation(
+            f"{name}-app-team-{i}", cluster_name=name, principal_arn=arn,
+            policy_arn=partition.apply(lambda p: f"arn:{p}:eks::aws:cluster-access-policy/{APP_TEAM_POLICY}"),
+            access_scope={"type": "namespace", "namespaces": [cfg.app_namespace]},
+            opts=pulumi.ResourceOptions(provider=provider, depends_on=[entry]))
 
     k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=cluster.kubeconfig_json, enable_server_side_apply=True)
     k8s_opts = pulumi.ResourceOptions(provider=k8s_provider, depends_on=[system_group])
@@ -295,6 +344,20 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
                   resolve_conflicts_on_create="OVERWRITE",
                   opts=pulumi.ResourceOptions(provider=provider, depends_on=[cluster, system_group]))
     shared_addons.install(cfg, k8s_provider, device_plugin=True, dcgm=True, depends_on=[system_group])
+
+    # The AWS Load Balancer Controller turns the app's Ingress (class alb) into an ALB with pod-IP targets.
+    lbc_role = _irsa_role(aws, f"{name}-lb-controller", cluster, LB_CONTROLLER_SA, opts)
+    aws.iam.RolePolicy(f"{name}-lb-controller", role=lbc_role.id, policy=_lb_controller_policy(), opts=opts)
+    lbc = versions.AWS_LOAD_BALANCER_CONTROLLER
+    k8s.helm.v3.Release(
+        f"{name}-lb-controller", name=lbc.chart, chart=lbc.chart, version=lbc.version, namespace=LB_CONTROLLER_SA[0],
+        repository_opts={"repo": lbc.repo},
+        values={"clusterName": name, "region": cfg.region, "vpcId": vpc_id,
+                "serviceAccount": {"name": LB_CONTROLLER_SA[1],
+                                   "annotations": {"eks.amazonaws.com/role-arn": lbc_role.arn}},
+                "createIngressClassResource": True, "ingressClass": INGRESS_CLASS["aws"],
+                "nodeSelector": cfg.system_label, "replicaCount": 2},
+        opts=k8s_opts)
 
     autoscaler_role = _irsa_role(aws, f"{name}-cluster-autoscaler", cluster, AUTOSCALER_SA, opts)
     aws.iam.RolePolicy(f"{name}-cluster-autoscaler", role=autoscaler_role.id, policy=_autoscaler_policy(name),
@@ -329,7 +392,7 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
     )
     db_host = _database(cfg, aws, vpc_id, private_subnets, db_password, opts)
     return ClusterResult(kubeconfig=cluster.kubeconfig_json, storage_class=cfg.storage_class,
-                         database_host=db_host, ingress_class=INGRESS_CLASS)
+                         database_host=db_host, ingress_class=INGRESS_CLASS["aws"])
 
 
 def _eks_effect(effect: str) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import addons as shared_addons
-from .spec import ClusterResult, PlatformConfig, PlatformConfigError
+from .pools import gke_zones
+from .spec import INGRESS_CLASS, ClusterResult, PlatformConfig, PlatformConfigError, capacity_pools
 
 # Catalog accelerator names that differ from GKE's accelerator type names; the rest are already GKE names
 # (nvidia-l4, nvidia-tesla-t4, nvidia-a100-80gb, nvidia-h100-80gb).
@@ -18,7 +19,6 @@ NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles
               "roles/stackdriver.resourceMetadata.writer", "roles/artifactregistry.reader")
 # The cluster's own VPC: nodes, pods and Services in one regional subnet and its two secondary ranges.
 GKE_RANGES = {"nodes": "10.10.0.0/20", "pods": "10.16.0.0/14", "services": "10.20.0.0/20"}
-INGRESS_CLASS = "gce"  # GKE's built-in Ingress controller (external Application Load Balancer)
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is governed by IAM roles, not scopes
 
 KUBECONFIG = """apiVersion: v1
@@ -197,15 +197,16 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
         node_config=_node_config(cfg, account, system.instance_type, system.disk_size_gb, cfg.system_label),
         opts=opts,
     )
-    if cfg.gpu_pool is not None:
-        gpu = cfg.gpu_pool
+    for suffix, gpu in capacity_pools(cfg.gpu_pool):
+        # Only zones that have this accelerator: config first, else the known table for the region.
+        zones = gpu.zones or gke_zones(cfg.region, gke_accelerator(gpu.accelerator))
         gcp.container.NodePool(
-            f"{name}-gpu",
-            name="gpu",
+            f"{name}-gpu{suffix}",
+            name=f"gpu{suffix}",
             cluster=cluster.name,
             location=cfg.region,
-            node_locations=list(gpu.zones) or None,
-            initial_node_count=initial_per_zone(gpu.min_nodes, len(gpu.zones)),
+            node_locations=list(zones) or None,
+            initial_node_count=initial_per_zone(gpu.min_nodes, len(zones)),
             # total_* bounds count nodes across zones (per-zone bounds would multiply by the zone count);
             # ANY lets the autoscaler take whichever zone has the GPUs (or spot capacity) right now.
             autoscaling={"total_min_node_count": gpu.min_nodes, "total_max_node_count": gpu.max_nodes,
@@ -233,7 +234,7 @@ def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
     shared_addons.install(cfg, k8s_provider, device_plugin=False, dcgm=False, depends_on=[system_pool])
     db_host = _database(cfg, gcp, network, db_password, opts)
     return ClusterResult(kubeconfig=config, storage_class=cfg.storage_class, database_host=db_host,
-                         ingress_class=INGRESS_CLASS)
+                         ingress_class=INGRESS_CLASS["gcp"])
 
 
 def _gke_effect(effect: str) -> str:

@@ -16,7 +16,8 @@ OUTPUT_NAMES = ("kubeconfig", "gpu_pool_label_key", "gpu_pool_label_value", "gpu
                 "gpu_taint_effect", "storage_class", "database_url", "monitor_labels", "ingress_class")
 # Outputs that are Pulumi secrets: the StackReference hands them to the app stack still encrypted.
 SECRET_OUTPUT_NAMES = ("kubeconfig", "database_url")
-_OBJECT_KEYS = ("systemPool", "gpuPool", "vpc", "clusterAutoscaler", "tags", "database", "monitorLabels")
+_OBJECT_KEYS = ("systemPool", "gpuPool", "vpc", "clusterAutoscaler", "tags", "database", "monitorLabels",
+                "appTeam")
 _SCALAR_KEYS = ("cloud", "clusterName", "region", "kubernetesVersion", "storageClass", "deletionProtection",
                 "gcpProject", "resourceGroup")
 

@@ -32,6 +32,8 @@ class PlatformRender:
     outputs: dict[str, Any]
     exported: list[str]
     secret_outputs: set[str] = field(default_factory=set)
+    # Resource options the mocks do not see, recorded by a stack transformation: name -> ignore_changes.
+    ignore_changes: dict[str, list[str]] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == resource_type]
@@ -77,6 +79,13 @@ def _mock_state(rtype: str, name: str, inputs: dict[str, Any], region: str) -> d
                      masterAuth={"clusterCaCertificate": base64.b64encode(b"mock-ca").decode()})
     elif rtype == "gcp:sql/databaseInstance:DatabaseInstance":
         state["privateIpAddress"] = "10.30.0.3"
+    elif rtype == "azure-native:containerservice:ManagedCluster":
+        state.update(name=inputs.get("resourceName") or name, nodeResourceGroup=f"MC_{name}",
+                     oidcIssuerProfile={"enabled": True, "issuerURL": f"https://{region}.oic.mock/{name}/"},
+                     identity={"type": "SystemAssigned", "principalId": "00000000-0000-0000-0000-00000000c1a5"})
+    elif rtype == "azure-native:managedidentity:UserAssignedIdentity":
+        state.update(name=inputs.get("resourceName") or name, clientId="00000000-0000-0000-0000-0000000c11e7",
+                     principalId="00000000-0000-0000-0000-00000000a1b0")
     elif rtype == "azure-native:dbforpostgresql:Server":
         state["fullyQualifiedDomainName"] = f"{inputs.get('serverName', name)}.private.postgres.database.azure.com"
     elif rtype == "gcp:serviceaccount/account:Account":
@@ -110,6 +119,9 @@ class RecordingMocks:
             return {"id": args.args.get("id", "vpc-mock"), "cidrBlock": "10.0.0.0/16"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "azure-native:authorization:getClientConfig":
+            return {"clientId": "mock", "objectId": "mock", "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                    "tenantId": "00000000-0000-0000-0000-000000000001"}
         if token == "azure-native:containerservice:listManagedClusterUserCredentials":
             value = base64.b64encode(MOCK_KUBECONFIG.encode()).decode()
             return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
@@ -195,7 +207,15 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
     resolved: dict[str, Any] = {}
     secrets: set[str] = set()
 
+    ignored: dict[str, list[str]] = {}
+
+    def record_options(args: Any) -> None:
+        if args.opts is not None and args.opts.ignore_changes:
+            ignored[args.name] = list(args.opts.ignore_changes)
+        return None
+
     def program() -> None:
+        pulumi.runtime.register_stack_transformation(record_options)
         if main_file is not None:
             runpy.run_path(str(main_file), run_name="__main__")
         else:
@@ -214,7 +234,7 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
 
     _sync_await(run_pulumi_func(program))
     return PlatformRender(resources=mocks.resources, outputs=resolved, exported=sorted(resolved),
-                          secret_outputs=secrets)
+                          secret_outputs=secrets, ignore_changes=ignored)
 
 
 def render_platform_dir(program_dir: Path, stack: str = "dev") -> PlatformRender:

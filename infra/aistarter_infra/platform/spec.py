@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .. import versions
@@ -30,6 +30,16 @@ SYSTEM_POOL_DEFAULTS: dict[Cloud, dict[str, Any]] = {
 # Each cloud's CSI-backed class: gp3 is created by the aws program (EKS ships none that is default since 1.30),
 # GKE and AKS ship these as their defaults.
 STORAGE_CLASS: dict[Cloud, str] = {"aws": "gp3", "gcp": "standard-rwo", "azure": "managed-csi"}
+# How each cloud's maintained load-balancer integration is addressed (docs/decisions/0011-ingress.md):
+# aws: the AWS Load Balancer Controller's IngressClass; gcp: a GKE Gateway class (Gateway API, GA);
+# azure: Application Gateway for Containers' Gateway class (Gateway API, GA).
+INGRESS_CLASS: dict[Cloud, str] = {"aws": "alb", "gcp": "gke-l7-global-external-managed",
+                                   "azure": "azure-alb-external"}
+# Where each integration's load balancer reaches pods from (pod-IP targets), for the API's NetworkPolicy:
+# aws: the ALB's subnets inside the VPC (the default vpc.cidr; change it with the VPC); gcp: Google's proxy and
+# health-check ranges; azure: the subnet delegated to Application Gateway for Containers.
+LB_SOURCE_CIDRS: dict[Cloud, list[str]] = {"aws": ["10.0.0.0/16"], "gcp": ["35.191.0.0/16", "130.211.0.0/22"],
+                                           "azure": ["10.225.16.0/24"]}
 REGION_DEFAULTS: dict[Cloud, str] = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 # GPU images (drivers, CUDA, vLLM) are large; a small root disk fills up on the first pull.
 GPU_DISK_GB = 200
@@ -85,6 +95,8 @@ class GpuPool:
     disk_size_gb: int = GPU_DISK_GB
     # GPU offers exist in some zones only; empty means "let the cloud choose within the region".
     zones: tuple[str, ...] = ()
+    # List price of one node per hour (the blueprint's cost estimate); the dashboard's GPU cost panel uses it.
+    hourly_price_usd: float = 0.0
 
     @property
     def scales_to_zero(self) -> bool:
@@ -117,6 +129,9 @@ class PlatformConfig:
     resource_group: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     database: db.DatabaseSpec = field(default_factory=lambda: db.DatabaseSpec(tier="", storage_gb=20))
+    # aws: IAM principals (role or user ARNs) of the app team, granted admin inside app_namespace only.
+    app_principals: tuple[str, ...] = ()
+    app_namespace: str = ""
     # Labels the installed Prometheus selects ServiceMonitors and PrometheusRules by (exported to the app).
     monitor_labels: Mapping[str, str] = field(default_factory=lambda: dict(MONITOR_LABELS))
 
@@ -124,6 +139,21 @@ class PlatformConfig:
     def system_label(self) -> dict[str, str]:
         key = self.gpu_pool.label_key if self.gpu_pool else "aistarter.dev/pool"
         return {key: "system"}
+
+
+def capacity_pools(gpu: GpuPool | None) -> list[tuple[str, GpuPool]]:
+    """(name suffix, pool) per GPU pool to create: the warm floor always runs on on-demand capacity.
+
+    A spot pool with a floor above zero becomes two pools with the same label and taint: an on-demand pool
+    fixed at the floor, and a spot pool from zero for the bursts above it (docs/decisions/0009-gpu-pool.md).
+    """
+    if gpu is None:
+        return []
+    if gpu.spot and gpu.min_nodes > 0:
+        burst = max(1, gpu.max_nodes - gpu.min_nodes)
+        return [("-floor", replace(gpu, spot=False, max_nodes=gpu.min_nodes)),
+                ("", replace(gpu, min_nodes=0, max_nodes=burst))]
+    return [("", gpu)]
 
 
 def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
@@ -174,6 +204,16 @@ def _system_pool(raw: Mapping[str, Any], cloud: Cloud) -> SystemPool:
     return pool
 
 
+def _price(raw: Any) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise PlatformConfigError(f"gpuPool.hourlyPriceUsd must be a number, got {raw!r}") from None
+    if value < 0:
+        raise PlatformConfigError(f"gpuPool.hourlyPriceUsd must not be negative, got {value}")
+    return value
+
+
 def _gpu_pool(raw: Mapping[str, Any]) -> GpuPool:
     where = "gpuPool."
     pool = GpuPool(
@@ -189,6 +229,7 @@ def _gpu_pool(raw: Mapping[str, Any]) -> GpuPool:
         taint=_parse_taint(_require(raw, "taint", where), where),
         disk_size_gb=_int({"diskSizeGb": raw.get("diskSizeGb", GPU_DISK_GB)}, "diskSizeGb", where, 50),
         zones=tuple(str(z) for z in raw.get("zones") or ()),
+        hourly_price_usd=_price(raw.get("hourlyPriceUsd", 0)),
     )
     if pool.max_nodes < pool.min_nodes:
         raise PlatformConfigError(f"gpuPool.maxNodes ({pool.max_nodes}) is below minNodes ({pool.min_nodes}); "
@@ -249,7 +290,20 @@ def parse_platform_config(values: Mapping[str, Any]) -> PlatformConfig:
         tags={str(k): str(v) for k, v in (values.get("tags") or {}).items()},
         database=db.parse(_mapping(values.get("database"), "database"), cloud, PlatformConfigError),
         monitor_labels=_labels(values.get("monitorLabels")),
+        **_app_team(values.get("appTeam")),
     )
+
+
+def _app_team(raw: Any) -> dict[str, Any]:
+    team = _mapping(raw, "appTeam")
+    principals = team.get("principals") or []
+    if not isinstance(principals, list) or not all(isinstance(p, str) and p.startswith("arn:") for p in principals):
+        raise PlatformConfigError("appTeam.principals must be a list of IAM role or user ARNs (arn:aws:iam::...)")
+    namespace = str(team.get("namespace") or "")
+    if principals and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+        raise PlatformConfigError("appTeam.namespace must be the app's namespace (a DNS label) when "
+                                  "appTeam.principals is set")
+    return {"app_principals": tuple(principals), "app_namespace": namespace}
 
 
 def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
@@ -312,6 +366,9 @@ def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: st
             "diskSizeGb": GPU_DISK_GB,
             "zones": [],
         }
+        cost = stack.get("cost") or {}
+        if cost.get("hourly_node_price"):
+            values["gpuPool"]["hourlyPriceUsd"] = cost["hourly_node_price"]
     return values
 
 
