@@ -29,6 +29,9 @@ def render_command(project: Path, out: Path, checkov: bool) -> tuple[list[str], 
     cmd = [sys.executable, "-m", "aistarter_infra", str(infra / "app"), "--out", str(out.resolve())]
     if not checkov:
         cmd.append("--no-checkov")
+    if (infra / "platform" / "Pulumi.yaml").is_file():
+        # The platform stack renders first: OUT/platform/resources.json, and its outputs feed the app stack.
+        cmd += ["--platform-dir", str(infra / "platform")]
     return cmd, env
 
 

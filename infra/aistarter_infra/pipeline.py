@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import ConfigError, config_from_mapping
 from .render import (
+    SECRET_PLACEHOLDER,
     RenderError,
     RenderResult,
     default_platform_outputs,
@@ -23,6 +24,7 @@ from .render import (
     render_program,
     stacks_of,
     write_render,
+    write_resources,
 )
 from .validate import (
     DEFAULT_K8S_VERSION,
@@ -77,6 +79,26 @@ def render_and_validate(program_dir: str | Path, out_dir: str | Path | None = No
     return results
 
 
+def render_platform_resources(platform_dir: Path, out_dir: Path | None, stack: str = "dev") -> dict[str, Any]:
+    """Render the platform stack under mocks; write `<out>/platform/resources.json` (secrets masked) and
+    `outputs.json` (secret outputs masked). Returns the outputs unmasked, for the app stack's StackReference:
+    under mocks they hold placeholders only, never a real secret."""
+    from .platform.program import SECRET_OUTPUT_NAMES
+    from .platform.render import render_platform_dir
+
+    try:
+        result = render_platform_dir(platform_dir, stack)
+    except ModuleNotFoundError as exc:
+        raise ImportError(f"rendering {platform_dir} needs {exc.name}: pip install -r "
+                          f"{platform_dir / 'requirements.txt'}") from None
+    if out_dir is not None:
+        write_resources(result.resources, out_dir / "platform" / "resources.json")
+        shown = {k: (SECRET_PLACEHOLDER if k in SECRET_OUTPUT_NAMES else v) for k, v in result.outputs.items()}
+        (out_dir / "platform" / "outputs.json").write_text(json.dumps(shown, indent=1, sort_keys=True) + "\n")
+    print(f"== platform / {stack}: {len(result.resources)} resources")
+    return dict(result.outputs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aistarter_infra", description=__doc__.split("\n")[0])
     parser.add_argument("program_dir", type=Path, help="a Pulumi program directory, e.g. infra/app")
@@ -85,14 +107,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--platform-outputs", type=Path, help="JSON file with the platform stack's outputs")
     parser.add_argument("--k8s-version", default=DEFAULT_K8S_VERSION)
     parser.add_argument("--no-checkov", action="store_true", help="skip checkov (schemas and GPU checks still run)")
+    parser.add_argument("--platform-dir", type=Path,
+                        help="the platform stack (infra/platform): render it first, write <out>/platform/"
+                             "resources.json, and render the app stack against its outputs")
     args = parser.parse_args(argv)
     try:
         outputs = json.loads(args.platform_outputs.read_text()) if args.platform_outputs else None
+        if args.platform_dir is not None:
+            outputs = render_platform_resources(args.platform_dir, args.out)
         results = render_and_validate(args.program_dir, args.out, args.stack, outputs, not args.no_checkov,
                                       args.k8s_version)
-    except (RenderError, ConfigError, OSError, json.JSONDecodeError) as exc:
+    except (RenderError, ConfigError, OSError, json.JSONDecodeError, ValueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.out is not None and results:
+        # The default stack's resources as {type, name, inputs}: what tests and reviewers read.
+        app = next((r for r, _ in results if r.stack == "dev"), results[0][0])
+        write_resources(app.resources, args.out / "app" / "resources.json")
     ok = True
     for result, report in results:
         print(f"== {result.project} / {result.stack}: {result.resource_count} resources {result.kinds()}")

@@ -24,6 +24,8 @@ _SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+# Platform outputs that are Pulumi secrets (the platform program exports them so).
+SECRET_OUTPUTS = ("kubeconfig", "database_url")
 
 # Cluster facts a mocked platform StackReference returns when the caller gives none: the blueprint defaults.
 DEFAULT_STORAGE_CLASS = {"aws": "gp3", "gcp": "standard-rwo", "azure": "managed-csi", "existing": ""}
@@ -58,6 +60,8 @@ class RenderResult:
     helm_releases: list[dict[str, Any]] = field(default_factory=list)
     other: list[dict[str, Any]] = field(default_factory=list)
     components: list[dict[str, str]] = field(default_factory=list)
+    # Every custom resource as {type, name, inputs} with secrets masked: what `resources.json` holds.
+    resources: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def resource_count(self) -> int:
@@ -114,12 +118,13 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         self.stack_outputs = stack_outputs
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        self.records.append((args.typ, args.name, dict(args.inputs), bool(args.custom)))
+        # A read of an existing object (Resource.get) has an id and counts as a custom resource, not a component.
+        self.records.append((args.typ, args.name, dict(args.inputs), bool(args.custom) or bool(args.resource_id)))
         if args.typ == STACK_REFERENCE:
             ref = args.inputs.get("name", args.name)
             outputs = self.stack_outputs.get(ref, self.stack_outputs.get("*", {}))
             return f"{args.name}-id", {"name": ref, "outputs": outputs,
-                                       "secretOutputNames": ["kubeconfig", "database_url"]}
+                                       "secretOutputNames": [n for n in SECRET_OUTPUTS if n in outputs]}
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
@@ -220,6 +225,8 @@ def collect(records: list[tuple[str, str, dict[str, Any], bool]], program_dir: P
     result = RenderResult(program_dir=program_dir, project=project, stack=stack)
     for typ, name, inputs, custom in records:
         clean = _clean(inputs)
+        if custom or typ == STACK_REFERENCE:
+            result.resources.append({"type": typ, "name": name, "inputs": clean})
         if not custom and typ != STACK_REFERENCE:
             result.components.append({"type": typ, "name": name})
         elif typ == HELM_RELEASE:
@@ -277,6 +284,21 @@ def write_render(result: RenderResult, out_dir: str | Path) -> Path:
                "other": [{"type": o["type"], "name": o["name"]} for o in result.other]}
     (target / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return target
+
+
+def write_resources(resources: list[dict[str, Any]], path: str | Path) -> Path:
+    """`resources.json`: a list of {type, name, inputs}, secrets masked, keys sorted so diffs stay small."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    body = [{"type": r["type"], "name": r["name"], "inputs": _sorted(mask_secrets(r.get("inputs") or {}))}
+            for r in resources]
+    target.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    return target
+
+
+def mask_secrets(value: Any) -> Any:
+    """Inputs with every Pulumi secret replaced by the placeholder (the same rule the manifests follow)."""
+    return _clean(value)
 
 
 def stacks_of(program_dir: str | Path) -> list[str]:

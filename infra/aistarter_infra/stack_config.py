@@ -19,6 +19,7 @@ from .config import (
     TelemetryConfig,
     VectorStoreConfig,
 )
+from .platform.spec import INGRESS_CLASS, LB_SOURCE_CIDRS
 
 QDRANT_IMAGE = "qdrant/qdrant:v1.15.4-unprivileged"
 API_IMAGE = "ghcr.io/your-org/{slug}:0.1.0"
@@ -78,6 +79,9 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "ingress": {k: v for k, v in _defaults(IngressConfig()).items() if k != "allow_cidrs"},
         },
     }
+    if cloud in INGRESS_CLASS:
+        # The platform's load-balancer integration (components/ingress.py); its traffic comes from these ranges.
+        cfg["api"]["ingress"].update(class_name=INGRESS_CLASS[cloud], allow_cidrs=list(LB_SOURCE_CIDRS[cloud]))
     ms = stack.get("model_server")
     gpu = stack.get("gpu")
     if gpu:
@@ -137,12 +141,13 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
     else:
         # The platform program is the Pulumi project "<project_slug>-platform" (infra/platform/Pulumi.yaml).
         cfg["platform"] = {"stack": f"organization/{project_slug}-platform/{platform_stack_env}"}
+    # On aws, gcp and azure the platform stack installs every cluster-wide add-on; on an existing cluster each
+    # is a switch (an existing cluster usually has Prometheus: point model_server.prometheus_url at it).
+    existing = cloud == "existing"
     cfg["addons"] = {
-        "install_keda": bool(ms) or stack.get("task_queue", "none") != "none",
-        # GKE installs and manages the NVIDIA device plugin on GPU nodes itself.
-        "install_device_plugin": bool(ms) and cloud != "gcp",
-        # A new cluster has no Prometheus; an existing one usually does (point model_server.prometheus_url at it).
-        "install_prometheus": bool(ms) and cloud != "existing",
+        "install_keda": existing and (bool(ms) or stack.get("task_queue", "none") != "none"),
+        "install_device_plugin": existing and bool(ms),
+        "install_prometheus": False,
         **_pick(ADDON_DEFAULTS, "keda_chart_version", "device_plugin_chart_version", "prometheus_chart_version"),
     }
     return cfg

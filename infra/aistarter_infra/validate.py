@@ -17,10 +17,12 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from . import versions
+
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 CHECKOV_SKIPS = Path(__file__).parent / "checkov_skips.yaml"
-# A recent Kubernetes minor every managed offering (EKS, GKE, AKS) supports in its standard channel.
-DEFAULT_K8S_VERSION = "1.33"
+# The cluster minor the platform pins (versions.py): manifests are validated against that API.
+DEFAULT_K8S_VERSION = versions.KUBERNETES
 GPU_RESOURCE = "nvidia.com/gpu"
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"}
 
@@ -35,8 +37,14 @@ def _custom_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if group and path.is_file() else None
 
 
+# API groups under k8s.io that are CRDs installed separately, not part of the API server.
+_CRD_GROUPS_UNDER_K8S_IO = {"gateway.networking.k8s.io"}
+
+
 def _is_builtin(api_version: str) -> bool:
     group = api_version.rpartition("/")[0]
+    if group in _CRD_GROUPS_UNDER_K8S_IO:
+        return False
     return group == "" or "." not in group or group.endswith(".k8s.io")
 
 

@@ -99,7 +99,7 @@ def test_system_pool_is_cpu_and_untainted(cloud: str) -> None:
 def test_outputs_exported_for_the_app_stack(cloud: str) -> None:
     stack, result = rendered(cloud, "small")
     assert result.exported == sorted(OUTPUT_NAMES)
-    assert result.secret_outputs == {"kubeconfig"}
+    assert result.secret_outputs == {"kubeconfig", "database_url"}
     taint = stack["gpu"]["taint"]
     assert result.outputs["gpu_pool_label_key"] == stack["gpu"]["pool_label_key"]
     assert result.outputs["gpu_pool_label_value"] == stack["gpu"]["pool_label_value"]
@@ -120,7 +120,8 @@ def test_aws_specifics() -> None:
     gpu = _one(result, pool_types.EKS_MANAGED_NODE_GROUP, "demo-gpu")
     assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
     assert gpu["capacityType"] == "SPOT"
-    assert gpu["instanceTypes"] == ["p4d.24xlarge"]
+    # Not only scarce p4d: the same 8-GPU shape on p4de and p5 too; the catalog's type stays first.
+    assert gpu["instanceTypes"] == ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge"]
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["ignoreScalingChanges"] is True
     assert gpu["labels"]["k8s.amazonaws.com/accelerator"] == "nvidia-a100-40gb"  # Cluster Autoscaler's GPU label
@@ -128,7 +129,8 @@ def test_aws_specifics() -> None:
     assert cluster["skipDefaultNodeGroup"] is True and cluster["createOidcProvider"] is True
     assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True
     autoscaler = _one(result, "kubernetes:helm.sh/v3:Release", "demo-cluster-autoscaler")
-    assert autoscaler["chart"] == "cluster-autoscaler" and autoscaler["version"] == "9.43.1"
+    assert autoscaler["chart"] == "cluster-autoscaler" and autoscaler["version"] == "9.59.0"
+    assert autoscaler["values"]["image"] == {"tag": "v1.35.0"}
     assert autoscaler["values"]["autoDiscovery"] == {"clusterName": "demo"}
     policy = json.loads(_one(result, "aws:iam/rolePolicy:RolePolicy", "demo-cluster-autoscaler")["policy"])
     actions = {a for stmt in policy["Statement"] for a in stmt["Action"]}
@@ -271,7 +273,8 @@ def test_aws_existing_vpc_is_used_instead_of_a_new_one() -> None:
     values["vpc"] = {"id": "vpc-0abc", "publicSubnetIds": ["subnet-p1", "subnet-p2"],
                      "privateSubnetIds": ["subnet-a", "subnet-b"]}
     result = render_platform(values, project="demo-platform")
-    assert not [r for r in result.resources if r["type"].startswith("aws:ec2/")]
+    created = {r["type"] for r in result.resources if r["type"].startswith("aws:ec2/")}
+    assert created == {"aws:ec2/securityGroup:SecurityGroup"}, "only the database's security group, no network"
     cluster = _one(result, "eks:index:Cluster", "demo")
     assert cluster["vpcId"] == "vpc-0abc" and cluster["privateSubnetIds"] == ["subnet-a", "subnet-b"]
     assert _one(result, pool_types.EKS_MANAGED_NODE_GROUP, "demo-gpu")["subnetIds"] == ["subnet-a", "subnet-b"]
@@ -296,3 +299,54 @@ def test_bad_vpc_config(vpc: Any, message: str) -> None:
     values["vpc"] = vpc
     with pytest.raises(PlatformConfigError, match=message):
         parse_platform_config(values)
+
+
+def test_aks_pools_leave_autoscaled_counts_to_the_autoscaler() -> None:
+    _, result = rendered("azure", "small")
+    assert result.ignore_changes["demo-gpu"] == ["count"]
+    assert "agentPoolProfiles[0].count" in result.ignore_changes["demo"]
+
+
+def test_gke_gpu_pool_only_asks_zones_that_have_the_accelerator() -> None:
+    from aistarter_infra.platform.pools import gke_zones
+
+    _, result = rendered("gcp", "large")
+    gpu = _one(result, pool_types.GKE_NODE_POOL, "demo-gpu")
+    assert gpu["nodeLocations"] == list(gke_zones("us-central1", "nvidia-a100-80gb"))
+    assert gpu["nodeLocations"] == ["us-central1-a", "us-central1-c"]
+
+
+def test_eks_small_pool_offers_several_instance_types() -> None:
+    _, result = rendered("aws", "small")
+    gpu = _one(result, pool_types.EKS_MANAGED_NODE_GROUP, "demo-gpu")
+    assert gpu["instanceTypes"][0] == "g6.xlarge" and len(gpu["instanceTypes"]) > 1
+    assert all(t.startswith("g6.") for t in gpu["instanceTypes"]), "same L4 GPU on every type"
+
+
+def test_eks_grants_the_app_team_its_namespace_only() -> None:
+    require_sdk("aws")
+    values = config_from_stack(blueprint_stack("aws", "none"), cluster_name="demo")
+    values["appTeam"] = {"principals": ["arn:aws:iam::123456789012:role/app-team"], "namespace": "demo"}
+    result = render_platform(values, project="demo-platform")
+    (entry,) = result.of_type("aws:eks/accessEntry:AccessEntry")
+    assert entry["inputs"]["principalArn"] == "arn:aws:iam::123456789012:role/app-team"
+    (assoc,) = result.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert assoc["inputs"]["accessScope"] == {"type": "namespace", "namespaces": ["demo"]}
+    assert assoc["inputs"]["policyArn"].endswith("cluster-access-policy/AmazonEKSAdminPolicy")
+    values["appTeam"] = {"principals": ["app-team"]}
+    with pytest.raises(PlatformConfigError, match="appTeam.principals must be a list of IAM"):
+        parse_platform_config(values)
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_warm_floor_runs_on_demand_and_bursts_on_spot(cloud: str) -> None:
+    """Cost priority with a budget too short for a cold start keeps warm nodes: they must not be spot."""
+    require_sdk(cloud)
+    stack = blueprint_stack(cloud, "small", "latency")
+    stack["gpu"] = {**stack["gpu"], "spot": True}
+    floor, peak = stack["gpu"]["min_nodes"], stack["gpu"]["max_nodes"]
+    assert floor > 0
+    result = render_platform(config_from_stack(stack, cluster_name="demo"), project="demo-platform")
+    gpu = sorted((p for p in result.pool_views() if p.is_gpu), key=lambda p: p.spot)
+    assert [(p.spot, p.min_nodes, p.max_nodes) for p in gpu] == [(False, floor, floor), (True, 0, peak - floor)]
+    assert gpu[0].labels == gpu[1].labels and gpu[0].taints[0] == gpu[1].taints[0]

@@ -18,7 +18,7 @@ from aistarter_infra.platform.render import load_stack_config, render_platform_d
 from aistarter_infra.platform.spec import config_from_stack  # noqa: E402
 from aistarter_infra.policy.pack import load_pack_config, pack_config, settings_from_stack  # noqa: E402
 
-SDK_REQUIREMENTS = {"aws": {"pulumi-aws", "pulumi-eks", "pulumi-kubernetes"}, "gcp": {"pulumi-gcp"},
+SDK_REQUIREMENTS = {"aws": {"pulumi-aws", "pulumi-eks"}, "gcp": {"pulumi-gcp"},
                     "azure": {"pulumi-azure-native"}}
 ALL_SDK_REQUIREMENTS = set().union(*SDK_REQUIREMENTS.values())
 
@@ -86,6 +86,7 @@ def test_existing_cloud_gets_policy_but_no_platform(root: Path) -> None:
     assert (project / "infra" / "tests" / "test_policy_pack.py").is_file()
     decisions = {p.name for p in (project / "docs" / "decisions").iterdir()}
     assert "0008-node-autoscaler.md" not in decisions and "0009-gpu-pool.md" not in decisions
+    assert "0010-database.md" not in decisions
 
 
 @pytest.mark.parametrize(("cloud", "size", "cost", "autoscaler_adr", "gpu_adr"), [
@@ -106,7 +107,8 @@ def test_decision_records(cloud: str, size: str, cost: str, autoscaler_adr: bool
 
 
 MINE = ("infra/platform", "infra/policy", "infra/tests/test_platform_stack.py", "infra/tests/test_policy_pack.py",
-        "docs/decisions/0008-node-autoscaler.md", "docs/decisions/0009-gpu-pool.md")
+        "docs/decisions/0008-node-autoscaler.md", "docs/decisions/0009-gpu-pool.md",
+        "docs/decisions/0010-database.md")
 
 
 def _files(project: Path) -> dict[str, bytes]:
@@ -130,3 +132,57 @@ def test_both_engines_write_the_same_platform_and_policy_files(cloud: str, tmp_p
     assert copier == cookiecutter
     assert any(name.startswith("infra/platform/") for name in copier) is (cloud != "existing")
     assert not (tmp_path / "cookiecutter" / "demo" / "infra" / "Pulumi.yaml").exists()
+
+
+def test_render_writes_resources_json_for_both_stacks(root: Path, tmp_path: Path) -> None:
+    """`aistarter infra render` (python -m aistarter_infra ... --platform-dir) writes OUT/platform/resources.json
+    and OUT/app/resources.json: lists of {type, name, inputs} with every secret masked."""
+    from aistarter_infra.pipeline import main
+    from aistarter_infra.render import SECRET_PLACEHOLDER
+
+    project, _ = generated("azure", "small", "cost", root)
+    infra = project / "infra"
+    code = main([str(infra / "app"), "--out", str(tmp_path), "--no-checkov", "--platform-dir",
+                 str(infra / "platform")])
+    assert code == 0
+    platform = json.loads((tmp_path / "platform" / "resources.json").read_text(encoding="utf-8"))
+    app = json.loads((tmp_path / "app" / "resources.json").read_text(encoding="utf-8"))
+    for resources in (platform, app):
+        assert resources and all(set(r) == {"type", "name", "inputs"} for r in resources)
+    (server,) = [r for r in platform if r["type"] == "azure-native:dbforpostgresql:Server"]
+    assert server["inputs"]["administratorLoginPassword"] == SECRET_PLACEHOLDER
+    text = (tmp_path / "platform" / "resources.json").read_text(encoding="utf-8")
+    assert "apiVersion: v1" not in text, "no kubeconfig in the platform resources"
+    outputs = json.loads((tmp_path / "platform" / "outputs.json").read_text(encoding="utf-8"))
+    assert outputs["database_url"] == SECRET_PLACEHOLDER and outputs["kubeconfig"] == SECRET_PLACEHOLDER
+    assert any(r["type"] == "pulumi:pulumi:StackReference" for r in app)
+
+
+@pytest.mark.parametrize(("cloud", "size", "cost"), [("aws", "small", "cost"), ("gcp", "large", "cost"),
+                                                      ("azure", "none", "cost")])
+def test_database_adr_states_the_configured_tier_and_price(cloud: str, size: str, cost: str, root: Path) -> None:
+    from aistarter_infra.platform.database import default_tier
+
+    project, stack = generated(cloud, size, cost, root)
+    text = (project / "docs" / "decisions" / "0010-database.md").read_text(encoding="utf-8")
+    tier = default_tier(cloud, stack["vector_store"])
+    _, values = load_stack_config(project / "infra" / "platform", "dev")
+    assert values["database"]["tier"] == tier.name
+    assert f"`{tier.name}`" in text and f"about {int(tier.monthly_usd)} USD" in text
+    assert "databasePassword" in text and "Rejected alternatives" in text
+
+
+@pytest.mark.parametrize(("cloud", "size", "cost", "title"), [
+    ("aws", "small", "cost", "AWS Load Balancer Controller"), ("gcp", "large", "cost", "GKE Gateway"),
+    ("azure", "none", "cost", "Application Gateway for Containers"), ("existing", "small", "cost", "named in config")])
+def test_ingress_adr_names_the_integration_and_the_timeout(cloud: str, size: str, cost: str, title: str,
+                                                          root: Path) -> None:
+    from aistarter_infra.render import read_program
+
+    project, _ = generated(cloud, size, cost, root)
+    app_name, raw = read_program(project / "infra" / "app", "dev")
+    api = raw[f"{app_name}:api"]
+    text = (project / "docs" / "decisions" / "0011-ingress.md").read_text(encoding="utf-8")
+    idle = max(120, -(-int(api["latency_budget_ms"]) // 1000) + 60)  # components/ingress.idle_timeout_s
+    assert title in text.splitlines()[0]
+    assert f"{idle} s" in text and "ingress-nginx" in text and "retired in March 2026" in text

@@ -1,4 +1,11 @@
-"""Addons: cluster-wide Helm releases the app relies on (KEDA, NVIDIA device plugin, optional Prometheus)."""
+"""Addons: what the app needs from the cluster (KEDA, the NVIDIA device plugin, the Prometheus Operator).
+
+On aws, gcp and azure the platform stack installs them once per cluster (aistarter_infra/platform/addons.py),
+so a second app on the same cluster does not collide with the first. On `cloud=existing` each one is a config
+switch (`addons.install_*`), off when the cluster already has it. Either way, when the app does not install
+an add-on it reads the add-on's CRD first, so `pulumi preview` stops with the CRD's name instead of failing
+later on a ScaledObject or ServiceMonitor the API server cannot map.
+"""
 
 from __future__ import annotations
 
@@ -45,15 +52,18 @@ class Addons(pulumi.ComponentResource):
         self.keda: k8s.helm.v3.Release | None = None
         self.prometheus: k8s.helm.v3.Release | None = None
         self.device_plugin: k8s.helm.v3.Release | None = None
+        self.crd_checks: dict[str, pulumi.Resource] = {}
         needs_keda = cfg.model_server is not None or cfg.queue is not None
-        if a.install_keda and needs_keda:
+        # Cloud stacks get every cluster-wide add-on from the platform stack; only `existing` installs here.
+        own = cfg.cloud == "existing"
+        if own and a.install_keda and needs_keda:
             self.keda = k8s.helm.v3.Release(
                 f"{name}-keda", name="keda", chart="keda", version=a.keda_chart_version,
                 repository_opts={"repo": KEDA_REPO}, namespace=a.keda_namespace, create_namespace=True,
                 values={"resources": {"operator": {"requests": {"cpu": "100m", "memory": "128Mi"},
                                                    "limits": {"cpu": "1", "memory": "1000Mi"}}}},
                 opts=child)
-        if a.install_prometheus and cfg.uses_prometheus:
+        if own and a.install_prometheus and cfg.uses_prometheus:
             self.prometheus = k8s.helm.v3.Release(
                 f"{name}-prometheus", name="kube-prometheus-stack", chart="kube-prometheus-stack",
                 version=a.prometheus_chart_version, repository_opts={"repo": PROMETHEUS_REPO},
@@ -67,18 +77,44 @@ class Addons(pulumi.ComponentResource):
                                                       "retention": "7d"}},
                 },
                 opts=child)
-        if a.install_device_plugin and cfg.model_server is not None:
+        if own and a.install_device_plugin and cfg.model_server is not None:
             self.device_plugin = k8s.helm.v3.Release(
                 f"{name}-nvidia-device-plugin", name="nvidia-device-plugin", chart="nvidia-device-plugin",
                 version=a.device_plugin_chart_version, repository_opts={"repo": NVIDIA_REPO},
                 namespace="nvidia-device-plugin", create_namespace=True,
                 values=device_plugin_values(platform, gpu_extra_tolerations(cfg)), opts=child)
+        if needs_keda and self.keda is None:
+            self.crd_checks["keda"] = require_crd(f"{name}-crd-keda", KEDA_CRD, KEDA_FIX, child)
+        if cfg.uses_prometheus and self.prometheus is None:
+            self.crd_checks["prometheus"] = require_crd(f"{name}-crd-servicemonitors", SERVICE_MONITOR_CRD,
+                                                        PROMETHEUS_FIX, child)
         self.register_outputs({})
 
     @property
     def keda_deps(self) -> list[pulumi.Resource]:
-        return [self.keda] if self.keda is not None else []
+        if self.keda is not None:
+            return [self.keda]
+        return [self.crd_checks["keda"]] if "keda" in self.crd_checks else []
 
     @property
     def monitoring_deps(self) -> list[pulumi.Resource]:
-        return [self.prometheus] if self.prometheus is not None else []
+        if self.prometheus is not None:
+            return [self.prometheus]
+        return [self.crd_checks["prometheus"]] if "prometheus" in self.crd_checks else []
+
+
+KEDA_CRD = "scaledobjects.keda.sh"
+SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
+KEDA_FIX = "install KEDA (platform stack, or addons.install_keda=true on an existing cluster)"
+PROMETHEUS_FIX = ("install the Prometheus Operator (platform stack, or addons.install_prometheus=true on an "
+                  "existing cluster)")
+
+
+def require_crd(name: str, crd: str, fix: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """Read the CRD the app's custom resources need; a missing one fails `pulumi preview` naming it and the fix.
+
+    A read, not a create: the app stack never owns cluster-scoped objects. The logical name carries the fix
+    because Pulumi prints it with the "not found" error.
+    """
+    logical = f"{name}: {crd} must exist; {fix}"
+    return k8s.apiextensions.v1.CustomResourceDefinition.get(logical, crd, opts=opts)

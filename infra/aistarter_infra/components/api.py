@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from .. import kube
 from ..config import AppStackConfig
 from .database import database_url_env
+from .ingress import expose_api
 
 COMPONENT = "api"
 NAME = "api"
@@ -186,16 +187,7 @@ class ApiService(pulumi.ComponentResource):
             },
             opts=kube.opts(self),
         )
-        if api.ingress.enabled:
-            rule: dict[str, Any] = {"http": {"paths": [{
-                "path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": NAME, "port": {"name": "http"}}}}]}}
-            if api.ingress.host:
-                rule["host"] = api.ingress.host
-            spec: dict[str, Any] = {"ingressClassName": api.ingress.class_name, "rules": [rule]}
-            if api.ingress.tls_secret and api.ingress.host:
-                spec["tls"] = [{"hosts": [api.ingress.host], "secretName": api.ingress.tls_secret}]
-            k8s.networking.v1.Ingress(f"{name}-ingress", metadata=meta(NAME), spec=spec, opts=kube.opts(self))
+        expose_api(cfg, meta, self)  # Ingress or Gateway API per cloud: components/ingress.py
         if cfg.uses_prometheus:
             service_monitor(NAME, namespace, p, COMPONENT, "metrics", "/metrics", self, monitoring_deps or [],
                             monitor_labels)

@@ -25,11 +25,17 @@ def gpu_extra_tolerations(cfg: AppStackConfig) -> list[dict[str, str]]:
     return [t.as_k8s() for t in cfg.gpu.extra_tolerations] if cfg.gpu is not None else []
 
 
-def pending_query(model: str) -> str:
-    # sum() across API replicas: each one reports only the requests it holds; or vector(0) keeps the query
-    # defined (value 0) when no API pod has reported yet, so KEDA sees "idle", not an error.
+def pending_query(model: str, namespace: str = "", service: str = "api") -> str:
+    """sum() across API replicas and workers: each reports only the requests it holds.
+
+    Before the first request for a model its gauge does not exist yet. That reads as 0 only while Prometheus
+    is scraping the API successfully (`up == 1`); with no scrape at all (a ServiceMonitor Prometheus does not
+    select, a down target) the query is empty, KEDA reports an error (ignoreNullValues false) and the
+    ScaledObject's fallback keeps one replica, instead of `or vector(0)` reading a blind spot as "idle".
+    """
     escaped = model.replace("\\", "\\\\").replace('"', '\\"')
-    return f'sum({PENDING_METRIC}{{model="{escaped}"}}) or vector(0)'
+    scope = f'namespace="{namespace}",service="{service}"' if namespace else f'service="{service}"'
+    return f'sum({PENDING_METRIC}{{model="{escaped}"}}) or (0 * (max(up{{{scope}}}) == 1))'
 
 
 class ModelServer(pulumi.ComponentResource):
@@ -211,12 +217,16 @@ class ModelServer(pulumi.ComponentResource):
                 "metricType": "AverageValue",
                 "metadata": {
                     "serverAddress": ms.prometheus_url,
-                    "query": pending_query(ms.model),
+                    "query": pending_query(ms.model, cfg.namespace),
                     "threshold": str(ms.target_pending_per_replica),
                     # Any held request (> 0) activates the scaler and wakes the deployment from zero.
                     "activationThreshold": "0",
+                    # An empty result is an error, not 0: see pending_query.
+                    "ignoreNullValues": "false",
                 },
             }],
+            # While Prometheus cannot answer, keep one replica up rather than leave held requests asleep.
+            "fallback": {"failureThreshold": 3, "replicas": max(1, ms.keda_min_replicas)},
         }
         if ms.scale_to_zero:
             scaled_spec["idleReplicaCount"] = 0

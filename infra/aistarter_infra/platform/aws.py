@@ -15,8 +15,10 @@ import ipaddress
 import json
 from typing import Any
 
-from .pools import ACCELERATOR_TAG, GPUS_PER_NODE_TAG
-from .spec import ClusterResult, PlatformConfig, PlatformConfigError
+from .. import versions
+from . import addons as shared_addons
+from .pools import ACCELERATOR_TAG, GPUS_PER_NODE_TAG, eks_instance_types
+from .spec import INGRESS_CLASS, ClusterResult, PlatformConfig, PlatformConfigError, capacity_pools
 
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 AZ_COUNT = 2  # EKS needs subnets in at least two AZs
@@ -24,6 +26,8 @@ GPU_AMI_X86 = "AL2023_x86_64_NVIDIA"  # AL2023 with the NVIDIA driver and contai
 GPU_AMI_ARM = "AL2023_ARM_64_NVIDIA"
 CPU_AMI = "AL2023_x86_64_STANDARD"
 AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")
+LB_CONTROLLER_SA = ("kube-system", "aws-load-balancer-controller")
+APP_TEAM_POLICY = "AmazonEKSAdminPolicy"  # namespace-scoped below: Deployments, Secrets, RBAC in that namespace
 EBS_CSI_SA = ("kube-system", "ebs-csi-controller-sa")
 CA_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 
@@ -125,7 +129,99 @@ def _autoscaler_policy(cluster_name: str) -> str:
     ]})
 
 
-def build(cfg: PlatformConfig) -> ClusterResult:
+def _lb_controller_policy() -> str:
+    """What the AWS Load Balancer Controller needs: read the VPC and ELB state, create load balancers and
+    target groups tagged for a cluster, and change or delete only what carries such a tag."""
+    tagged = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "ec2:Describe*", "ec2:GetSecurityGroupsForVpc", "elasticloadbalancing:Describe*",
+            "acm:ListCertificates", "acm:DescribeCertificate", "iam:ListServerCertificates",
+            "iam:GetServerCertificate", "cognito-idp:DescribeUserPoolClient", "wafv2:GetWebACL",
+            "wafv2:GetWebACLForResource", "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL",
+            "shield:GetSubscriptionState", "shield:DescribeProtection"]},
+        {"Effect": "Allow", "Resource": "*", "Action": "iam:CreateServiceLinkedRole",
+         "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]},
+        {"Effect": "Allow", "Resource": "*", "Action": ["ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSecurityGroup"],
+         "Condition": {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": "ec2:CreateTags",
+         "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
+         "Condition": {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}},
+        {"Effect": "Allow", "Resource": "*", "Action": [
+            "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
+            "elasticloadbalancing:SetWebAcl", "elasticloadbalancing:AddTags"]},
+        {"Effect": "Allow", "Resource": "*", "Condition": tagged, "Action": [
+            "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
+            "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+            "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
+            "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
+            "elasticloadbalancing:RemoveTags"]},
+    ]})
+
+
+def _database(cfg: PlatformConfig, aws: Any, vpc_id: Any, private_subnets: list[Any], password: Any,
+              opts: Any) -> Any:
+    """RDS for PostgreSQL in the private subnets, reachable on 5432 from the VPC only; returns its address.
+
+    pgvector ships with RDS for PostgreSQL (15.2 and later): `CREATE EXTENSION vector` needs no allow-list or
+    parameter, only the engine version pinned here.
+    """
+    import pulumi
+
+    name = cfg.cluster_name
+    spec = cfg.database
+    if cfg.vpc_id:
+        cidr = aws.ec2.get_vpc_output(id=cfg.vpc_id, opts=pulumi.InvokeOutputOptions(provider=opts.provider)).cidr_block
+    else:
+        cidr = cfg.vpc_cidr
+    group = aws.ec2.SecurityGroup(
+        f"{name}-db", vpc_id=vpc_id, description=f"PostgreSQL of {name}: port 5432 from the cluster VPC only",
+        ingress=[{"protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_blocks": [cidr],
+                  "description": "nodes and pods (VPC CNI gives pods VPC addresses)"}],
+        tags={"Name": f"{name}-db"}, opts=opts)
+    subnets = aws.rds.SubnetGroup(f"{name}-db", subnet_ids=private_subnets, tags={"Name": f"{name}-db"}, opts=opts)
+    major = spec.engine_version.split(".")[0]
+    params = aws.rds.ParameterGroup(f"{name}-db", family=f"postgres{major}",
+                                    parameters=[{"name": "rds.force_ssl", "value": "1"}], opts=opts)
+    instance = aws.rds.Instance(
+        f"{name}-db",
+        identifier=f"{name}-db",
+        engine="postgres",
+        engine_version=spec.engine_version,
+        instance_class=spec.tier,
+        allocated_storage=spec.storage_gb,
+        max_allocated_storage=spec.storage_gb * 5,  # storage autoscaling instead of a full disk outage
+        storage_type="gp3",
+        storage_encrypted=True,  # AWS-managed KMS key
+        db_name=spec.name,
+        username=spec.user,
+        password=password,
+        db_subnet_group_name=subnets.name,
+        vpc_security_group_ids=[group.id],
+        parameter_group_name=params.name,
+        publicly_accessible=False,
+        multi_az=spec.high_availability,
+        backup_retention_period=spec.backup_retention_days,
+        deletion_protection=spec.deletion_protection,
+        # With protection on, a deliberate delete still leaves a final snapshot behind.
+        skip_final_snapshot=not spec.deletion_protection,
+        final_snapshot_identifier=f"{name}-db-final" if spec.deletion_protection else None,
+        copy_tags_to_snapshot=True,
+        auto_minor_version_upgrade=True,
+        opts=opts,
+    )
+    return instance.address
+
+
+def build(cfg: PlatformConfig, db_password: Any) -> ClusterResult:
     import pulumi
     import pulumi_aws as aws
     import pulumi_eks as eks
@@ -187,14 +283,13 @@ def build(cfg: PlatformConfig) -> ClusterResult:
         labels=cfg.system_label,
         opts=group_opts,
     )
-    if cfg.gpu_pool is not None:
-        gpu = cfg.gpu_pool
+    for suffix, gpu in capacity_pools(cfg.gpu_pool):
         eks.ManagedNodeGroup(
-            f"{name}-gpu",
+            f"{name}-gpu{suffix}",
             cluster=cluster,
-            node_group_name=f"{name}-gpu",
+            node_group_name=f"{name}-gpu{suffix}",
             node_role=node_role,
-            instance_types=[gpu.instance_type],
+            instance_types=eks_instance_types(gpu.instance_type),
             ami_type=gpu_ami_type(gpu.instance_type),
             capacity_type="SPOT" if gpu.spot else "ON_DEMAND",
             disk_size=gpu.disk_size_gb,
@@ -210,6 +305,16 @@ def build(cfg: PlatformConfig) -> ClusterResult:
             tags={GPUS_PER_NODE_TAG: str(gpu.gpus_per_node), ACCELERATOR_TAG: gpu.accelerator},
             opts=group_opts,
         )
+
+    # The app team runs the app stack: an access entry per principal, admin inside its namespace only.
+    for i, arn in enumerate(cfg.app_principals):
+        entry = aws.eks.AccessEntry(f"{name}-app-team-{i}", cluster_name=name, principal_arn=arn, type="STANDARD",
+                                    opts=pulumi.ResourceOptions(provider=provider, depends_on=[cluster]))
+        aws.eks.AccessPolicyAssociation(
+            f"{name}-app-team-{i}", cluster_name=name, principal_arn=arn,
+            policy_arn=partition.apply(lambda p: f"arn:{p}:eks::aws:cluster-access-policy/{APP_TEAM_POLICY}"),
+            access_scope={"type": "namespace", "namespaces": [cfg.app_namespace]},
+            opts=pulumi.ResourceOptions(provider=provider, depends_on=[entry]))
 
     k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=cluster.kubeconfig_json, enable_server_side_apply=True)
     k8s_opts = pulumi.ResourceOptions(provider=k8s_provider, depends_on=[system_group])
@@ -233,6 +338,26 @@ def build(cfg: PlatformConfig) -> ClusterResult:
         reclaim_policy="Delete",
         opts=pulumi.ResourceOptions(provider=k8s_provider, depends_on=[ebs_addon]),
     )
+
+    # metrics-server as an EKS add-on: AWS picks the build for the cluster's minor; the API's CPU HPA needs it.
+    aws.eks.Addon(f"{name}-metrics-server", cluster_name=name, addon_name="metrics-server",
+                  resolve_conflicts_on_create="OVERWRITE",
+                  opts=pulumi.ResourceOptions(provider=provider, depends_on=[cluster, system_group]))
+    shared_addons.install(cfg, k8s_provider, device_plugin=True, dcgm=True, depends_on=[system_group])
+
+    # The AWS Load Balancer Controller turns the app's Ingress (class alb) into an ALB with pod-IP targets.
+    lbc_role = _irsa_role(aws, f"{name}-lb-controller", cluster, LB_CONTROLLER_SA, opts)
+    aws.iam.RolePolicy(f"{name}-lb-controller", role=lbc_role.id, policy=_lb_controller_policy(), opts=opts)
+    lbc = versions.AWS_LOAD_BALANCER_CONTROLLER
+    k8s.helm.v3.Release(
+        f"{name}-lb-controller", name=lbc.chart, chart=lbc.chart, version=lbc.version, namespace=LB_CONTROLLER_SA[0],
+        repository_opts={"repo": lbc.repo},
+        values={"clusterName": name, "region": cfg.region, "vpcId": vpc_id,
+                "serviceAccount": {"name": LB_CONTROLLER_SA[1],
+                                   "annotations": {"eks.amazonaws.com/role-arn": lbc_role.arn}},
+                "createIngressClassResource": True, "ingressClass": INGRESS_CLASS["aws"],
+                "nodeSelector": cfg.system_label, "replicaCount": 2},
+        opts=k8s_opts)
 
     autoscaler_role = _irsa_role(aws, f"{name}-cluster-autoscaler", cluster, AUTOSCALER_SA, opts)
     aws.iam.RolePolicy(f"{name}-cluster-autoscaler", role=autoscaler_role.id, policy=_autoscaler_policy(name),
@@ -265,7 +390,9 @@ def build(cfg: PlatformConfig) -> ClusterResult:
         },
         opts=k8s_opts,
     )
-    return ClusterResult(kubeconfig=cluster.kubeconfig_json, storage_class=cfg.storage_class)
+    db_host = _database(cfg, aws, vpc_id, private_subnets, db_password, opts)
+    return ClusterResult(kubeconfig=cluster.kubeconfig_json, storage_class=cfg.storage_class,
+                         database_host=db_host, ingress_class=INGRESS_CLASS["aws"])
 
 
 def _eks_effect(effect: str) -> str:

@@ -166,3 +166,39 @@ def pools_from_resources(resources: Iterable[Mapping[str, Any]]) -> list[PoolVie
     for res in resources:
         out.extend(pools_from_resource(str(res["type"]), str(res["name"]), res.get("inputs") or {}))
     return out
+
+
+# ---------------------------------------------------------------- GPU capacity (docs/decisions/0009-gpu-pool.md)
+
+# EKS managed node groups take several instance types: the first is the catalog's choice, the others carry the
+# same GPU model and count (or a strictly larger one), so the model fits on whichever one EC2 has capacity for.
+# Cluster Autoscaler sizes the group from the first type, so it never assumes more than the catalog's node.
+EKS_GPU_ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "g6.xlarge": ("g6.xlarge", "g6.2xlarge", "g6.4xlarge"),  # 1x L4 24 GB
+    "g6.12xlarge": ("g6.12xlarge", "g6.24xlarge"),  # 4x L4
+    "g5.xlarge": ("g5.xlarge", "g5.2xlarge", "g5.4xlarge"),  # 1x A10G 24 GB
+    "g5.12xlarge": ("g5.12xlarge", "g5.24xlarge"),  # 4x A10G
+    # 8x A100 40 GB; p4de has 8x A100 80 GB and p5 8x H100 80 GB: scarce p4d capacity is not the only way in.
+    "p4d.24xlarge": ("p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge"),
+}
+
+# Zones that offer each accelerator (GKE accelerator names), per region: a regional GKE pool without
+# node_locations asks every zone of the region and fails where the GPU does not exist.
+# Source: cloud.google.com/compute/docs/gpus/gpu-regions-zones (2026-12-02).
+GKE_ACCELERATOR_ZONES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("us-central1", "nvidia-l4"): ("us-central1-a", "us-central1-b", "us-central1-c"),
+    ("us-central1", "nvidia-tesla-t4"): ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+    ("us-central1", "nvidia-tesla-a100"): ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+    ("us-central1", "nvidia-a100-80gb"): ("us-central1-a", "us-central1-c"),
+    ("us-central1", "nvidia-h100-80gb"): ("us-central1-a", "us-central1-c"),
+}
+
+
+def eks_instance_types(primary: str) -> list[str]:
+    """The catalog's instance type first, then the alternatives with the same (or larger) GPUs."""
+    return list(EKS_GPU_ALTERNATIVES.get(primary, (primary,)))
+
+
+def gke_zones(region: str, accelerator: str) -> tuple[str, ...]:
+    """Zones of `region` with `accelerator` (a GKE accelerator name); empty when the table does not know."""
+    return GKE_ACCELERATOR_ZONES.get((region, accelerator), ())

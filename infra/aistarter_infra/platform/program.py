@@ -9,11 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .spec import PlatformConfig, parse_platform_config
+from .database import database_url
+from .spec import PlatformConfig, PlatformConfigError, parse_platform_config
 
 OUTPUT_NAMES = ("kubeconfig", "gpu_pool_label_key", "gpu_pool_label_value", "gpu_taint_key", "gpu_taint_value",
-                "gpu_taint_effect", "storage_class")
-_OBJECT_KEYS = ("systemPool", "gpuPool", "vpc", "clusterAutoscaler", "tags")
+                "gpu_taint_effect", "storage_class", "database_url", "monitor_labels", "ingress_class")
+# Outputs that are Pulumi secrets: the StackReference hands them to the app stack still encrypted.
+SECRET_OUTPUT_NAMES = ("kubeconfig", "database_url")
+_OBJECT_KEYS = ("systemPool", "gpuPool", "vpc", "clusterAutoscaler", "tags", "database", "monitorLabels",
+                "appTeam")
 _SCALAR_KEYS = ("cloud", "clusterName", "region", "kubernetesVersion", "storageClass", "deletionProtection",
                 "gcpProject", "resourceGroup")
 
@@ -42,8 +46,12 @@ def build_platform_stack(cfg: PlatformConfig) -> dict[str, Any]:
     # Import the cloud module (and so its SDK) only for the chosen cloud: an aws project never loads
     # pulumi_gcp or pulumi_azure_native, and its requirements.txt does not list them.
     module = importlib.import_module(f"{__package__}.{cfg.cloud}")
-    result = module.build(cfg)
+    password = database_password()
+    result = module.build(cfg, password)
     gpu = cfg.gpu_pool
+    spec = cfg.database
+    url = pulumi.Output.all(result.database_host, password).apply(
+        lambda args: database_url(spec.user, args[1], args[0], spec.name))
     # Without a GPU pool the GPU outputs are empty strings, so a StackReference lookup still finds every name.
     outputs: dict[str, Any] = {
         "kubeconfig": pulumi.Output.secret(result.kubeconfig),
@@ -53,7 +61,21 @@ def build_platform_stack(cfg: PlatformConfig) -> dict[str, Any]:
         "gpu_taint_value": gpu.taint.value if gpu else "",
         "gpu_taint_effect": gpu.taint.effect if gpu else "",
         "storage_class": result.storage_class,
+        "database_url": pulumi.Output.secret(url),
+        "monitor_labels": dict(cfg.monitor_labels),
+        "ingress_class": result.ingress_class,
     }
     for name in OUTPUT_NAMES:
         pulumi.export(name, outputs[name])
     return outputs
+
+
+def database_password() -> Any:
+    """The database admin password: the stack's `databasePassword` secret (never in plain config)."""
+    import pulumi
+
+    secret = pulumi.Config().get_secret("databasePassword")
+    if secret is None:
+        raise PlatformConfigError("databasePassword is missing: set a long random one with "
+                                  "`pulumi config set --secret databasePassword \"$(openssl rand -base64 30)\"`")
+    return secret

@@ -20,6 +20,9 @@ import yaml
 from .pools import PoolView, pools_from_resources
 
 MOCK_ACCOUNT = "123456789012"
+SECRET_PLACEHOLDER = "rendered-secret-placeholder"
+# Secret stack config the platform program reads (pulumi config set --secret KEY VALUE).
+SECRET_CONFIG = ("databasePassword",)
 MOCK_KUBECONFIG = json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []})
 
 
@@ -29,6 +32,8 @@ class PlatformRender:
     outputs: dict[str, Any]
     exported: list[str]
     secret_outputs: set[str] = field(default_factory=set)
+    # Resource options the mocks do not see, recorded by a stack transformation: name -> ignore_changes.
+    ignore_changes: dict[str, list[str]] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == resource_type]
@@ -63,12 +68,26 @@ def _mock_state(rtype: str, name: str, inputs: dict[str, Any], region: str) -> d
         state.update(kubeconfigJson=MOCK_KUBECONFIG, kubeconfig=json.loads(MOCK_KUBECONFIG),
                      oidcProviderArn=f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/{issuer}",
                      oidcProviderUrl=f"https://{issuer}")
+    elif rtype == "aws:rds/instance:Instance":
+        state.update(address=f"{inputs.get('identifier', name)}.mock.{region}.rds.amazonaws.com",
+                     arn=f"arn:aws:rds:{region}:{MOCK_ACCOUNT}:db:{name}")
     elif rtype.startswith("aws:") and "arn" not in state:
         state["arn"] = f"arn:aws:mock:{region}:{MOCK_ACCOUNT}:{name}"
         state.setdefault("name", name)
     elif rtype == "gcp:container/cluster:Cluster":
         state.update(endpoint="203.0.113.10",
                      masterAuth={"clusterCaCertificate": base64.b64encode(b"mock-ca").decode()})
+    elif rtype == "gcp:sql/databaseInstance:DatabaseInstance":
+        state["privateIpAddress"] = "10.30.0.3"
+    elif rtype == "azure-native:containerservice:ManagedCluster":
+        state.update(name=inputs.get("resourceName") or name, nodeResourceGroup=f"MC_{name}",
+                     oidcIssuerProfile={"enabled": True, "issuerURL": f"https://{region}.oic.mock/{name}/"},
+                     identity={"type": "SystemAssigned", "principalId": "00000000-0000-0000-0000-00000000c1a5"})
+    elif rtype == "azure-native:managedidentity:UserAssignedIdentity":
+        state.update(name=inputs.get("resourceName") or name, clientId="00000000-0000-0000-0000-0000000c11e7",
+                     principalId="00000000-0000-0000-0000-00000000a1b0")
+    elif rtype == "azure-native:dbforpostgresql:Server":
+        state["fullyQualifiedDomainName"] = f"{inputs.get('serverName', name)}.private.postgres.database.azure.com"
     elif rtype == "gcp:serviceaccount/account:Account":
         state["email"] = f"{inputs.get('accountId', name)}@mock-project.iam.gserviceaccount.com"
     elif rtype.startswith("azure-native:"):
@@ -84,7 +103,11 @@ class RecordingMocks:
         self.resources: list[dict[str, Any]] = []
 
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-        self.resources.append({"type": args.typ, "name": args.name, "inputs": _plain(dict(args.inputs))})
+        from ..render import mask_secrets
+
+        # Masked as they are recorded: tests and resources.json see what a reviewer may see, never a secret.
+        self.resources.append({"type": args.typ, "name": args.name,
+                               "inputs": mask_secrets(_plain(dict(args.inputs)))})
         return f"{args.name}-id", _mock_state(args.typ, args.name, dict(args.inputs), self.region)
 
     def call(self, args: Any) -> dict[str, Any]:
@@ -92,8 +115,13 @@ class RecordingMocks:
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             zones = [f"{self.region}{z}" for z in "abc"]
             return {"names": zones, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": self.region}
+        if token == "aws:ec2/getVpc:getVpc":
+            return {"id": args.args.get("id", "vpc-mock"), "cidrBlock": "10.0.0.0/16"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "azure-native:authorization:getClientConfig":
+            return {"clientId": "mock", "objectId": "mock", "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                    "tenantId": "00000000-0000-0000-0000-000000000001"}
         if token == "azure-native:containerservice:listManagedClusterUserCredentials":
             value = base64.b64encode(MOCK_KUBECONFIG.encode()).decode()
             return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
@@ -122,6 +150,10 @@ def _monitor_without_resource_references(mocks: RecordingMocks) -> Any:
             return super().SupportsFeature(request)
 
     return Monitor(mocks)
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == {"secure"}
 
 
 def load_stack_config(program_dir: Path, stack: str = "dev") -> tuple[str, dict[str, Any]]:
@@ -160,15 +192,30 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
     region = str(values.get("region") or "us-east-1")
     mocks = RecordingMocks(region)
     monitor = _monitor_without_resource_references(mocks)
-    pulumi.runtime.set_all_config(
-        {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}, [])
+    config = {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()
+              if not _is_secure(v)}
+    secret_keys = []
+    for key in SECRET_CONFIG:
+        # A stack file holds secrets encrypted (`secure:`); under mocks a placeholder stands in for them.
+        if f"{project}:{key}" not in config:
+            config[f"{project}:{key}"] = SECRET_PLACEHOLDER
+            secret_keys.append(f"{project}:{key}")
+    pulumi.runtime.set_all_config(config, secret_keys)
     set_root_resource(None)  # a fresh Stack per render, so exports from an earlier render do not leak in
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     SETTINGS.rpc_manager.clear()
     resolved: dict[str, Any] = {}
     secrets: set[str] = set()
 
+    ignored: dict[str, list[str]] = {}
+
+    def record_options(args: Any) -> None:
+        if args.opts is not None and args.opts.ignore_changes:
+            ignored[args.name] = list(args.opts.ignore_changes)
+        return None
+
     def program() -> None:
+        pulumi.runtime.register_stack_transformation(record_options)
         if main_file is not None:
             runpy.run_path(str(main_file), run_name="__main__")
         else:
@@ -187,7 +234,7 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
 
     _sync_await(run_pulumi_func(program))
     return PlatformRender(resources=mocks.resources, outputs=resolved, exported=sorted(resolved),
-                          secret_outputs=secrets)
+                          secret_outputs=secrets, ignore_changes=ignored)
 
 
 def render_platform_dir(program_dir: Path, stack: str = "dev") -> PlatformRender:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from .. import versions
+from . import database as db
 
 Cloud = Literal["aws", "gcp", "azure"]
 CLOUDS: tuple[Cloud, ...] = ("aws", "gcp", "azure")
@@ -27,12 +30,27 @@ SYSTEM_POOL_DEFAULTS: dict[Cloud, dict[str, Any]] = {
 # Each cloud's CSI-backed class: gp3 is created by the aws program (EKS ships none that is default since 1.30),
 # GKE and AKS ship these as their defaults.
 STORAGE_CLASS: dict[Cloud, str] = {"aws": "gp3", "gcp": "standard-rwo", "azure": "managed-csi"}
+# How each cloud's maintained load-balancer integration is addressed (docs/decisions/0011-ingress.md):
+# aws: the AWS Load Balancer Controller's IngressClass; gcp: a GKE Gateway class (Gateway API, GA);
+# azure: Application Gateway for Containers' Gateway class (Gateway API, GA).
+INGRESS_CLASS: dict[Cloud, str] = {"aws": "alb", "gcp": "gke-l7-global-external-managed",
+                                   "azure": "azure-alb-external"}
+# Where each integration's load balancer reaches pods from (pod-IP targets), for the API's NetworkPolicy:
+# aws: the ALB's subnets inside the VPC (the default vpc.cidr; change it with the VPC); gcp: Google's proxy and
+# health-check ranges; azure: the subnet delegated to Application Gateway for Containers.
+LB_SOURCE_CIDRS: dict[Cloud, list[str]] = {"aws": ["10.0.0.0/16"], "gcp": ["35.191.0.0/16", "130.211.0.0/22"],
+                                           "azure": ["10.225.16.0/24"]}
 REGION_DEFAULTS: dict[Cloud, str] = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 # GPU images (drivers, CUDA, vLLM) are large; a small root disk fills up on the first pull.
 GPU_DISK_GB = 200
-KUBERNETES_VERSION = "1.33"
-# Pinned cluster-autoscaler chart; the image minor must match the cluster's Kubernetes minor.
-CLUSTER_AUTOSCALER = {"chartVersion": "9.43.1", "imageTag": "v1.33.0"}
+# One pin for every cloud, with its support end and chart pairings: aistarter_infra/versions.py.
+KUBERNETES_VERSION = versions.KUBERNETES
+# The cluster-autoscaler chart and image built for that minor (versions.CLUSTER_AUTOSCALER says why).
+CLUSTER_AUTOSCALER = {"chartVersion": versions.CLUSTER_AUTOSCALER.version,
+                      "imageTag": versions.CLUSTER_AUTOSCALER.image_tag}
+
+# kube-prometheus-stack selects monitors carrying its release label (serviceMonitorSelector: release=<name>).
+MONITOR_LABELS = {"release": "kube-prometheus-stack"}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 
@@ -77,6 +95,8 @@ class GpuPool:
     disk_size_gb: int = GPU_DISK_GB
     # GPU offers exist in some zones only; empty means "let the cloud choose within the region".
     zones: tuple[str, ...] = ()
+    # List price of one node per hour (the blueprint's cost estimate); the dashboard's GPU cost panel uses it.
+    hourly_price_usd: float = 0.0
 
     @property
     def scales_to_zero(self) -> bool:
@@ -108,11 +128,32 @@ class PlatformConfig:
     # azure: resource group to create the cluster in (created by the program).
     resource_group: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    database: db.DatabaseSpec = field(default_factory=lambda: db.DatabaseSpec(tier="", storage_gb=20))
+    # aws: IAM principals (role or user ARNs) of the app team, granted admin inside app_namespace only.
+    app_principals: tuple[str, ...] = ()
+    app_namespace: str = ""
+    # Labels the installed Prometheus selects ServiceMonitors and PrometheusRules by (exported to the app).
+    monitor_labels: Mapping[str, str] = field(default_factory=lambda: dict(MONITOR_LABELS))
 
     @property
     def system_label(self) -> dict[str, str]:
         key = self.gpu_pool.label_key if self.gpu_pool else "aistarter.dev/pool"
         return {key: "system"}
+
+
+def capacity_pools(gpu: GpuPool | None) -> list[tuple[str, GpuPool]]:
+    """(name suffix, pool) per GPU pool to create: the warm floor always runs on on-demand capacity.
+
+    A spot pool with a floor above zero becomes two pools with the same label and taint: an on-demand pool
+    fixed at the floor, and a spot pool from zero for the bursts above it (docs/decisions/0009-gpu-pool.md).
+    """
+    if gpu is None:
+        return []
+    if gpu.spot and gpu.min_nodes > 0:
+        burst = max(1, gpu.max_nodes - gpu.min_nodes)
+        return [("-floor", replace(gpu, spot=False, max_nodes=gpu.min_nodes)),
+                ("", replace(gpu, min_nodes=0, max_nodes=burst))]
+    return [("", gpu)]
 
 
 def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
@@ -163,6 +204,16 @@ def _system_pool(raw: Mapping[str, Any], cloud: Cloud) -> SystemPool:
     return pool
 
 
+def _price(raw: Any) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise PlatformConfigError(f"gpuPool.hourlyPriceUsd must be a number, got {raw!r}") from None
+    if value < 0:
+        raise PlatformConfigError(f"gpuPool.hourlyPriceUsd must not be negative, got {value}")
+    return value
+
+
 def _gpu_pool(raw: Mapping[str, Any]) -> GpuPool:
     where = "gpuPool."
     pool = GpuPool(
@@ -178,6 +229,7 @@ def _gpu_pool(raw: Mapping[str, Any]) -> GpuPool:
         taint=_parse_taint(_require(raw, "taint", where), where),
         disk_size_gb=_int({"diskSizeGb": raw.get("diskSizeGb", GPU_DISK_GB)}, "diskSizeGb", where, 50),
         zones=tuple(str(z) for z in raw.get("zones") or ()),
+        hourly_price_usd=_price(raw.get("hourlyPriceUsd", 0)),
     )
     if pool.max_nodes < pool.min_nodes:
         raise PlatformConfigError(f"gpuPool.maxNodes ({pool.max_nodes}) is below minNodes ({pool.min_nodes}); "
@@ -213,11 +265,17 @@ def parse_platform_config(values: Mapping[str, Any]) -> PlatformConfig:
     if network.version != 4 or network.prefixlen > 20:
         raise PlatformConfigError(f"vpc.cidr {cidr} is too small: use an IPv4 /16 to /20 (pods take VPC addresses)")
     autoscaler = {**CLUSTER_AUTOSCALER, **(values.get("clusterAutoscaler") or {})}
+    k8s_version = str(values.get("kubernetesVersion") or KUBERNETES_VERSION)
+    if cloud == "aws" and versions.minor(autoscaler["imageTag"]) != versions.minor(k8s_version):
+        raise PlatformConfigError(
+            f"clusterAutoscaler.imageTag {autoscaler['imageTag']} does not match kubernetesVersion {k8s_version}: "
+            "each autoscaler minor embeds the scheduler of the same Kubernetes minor; use "
+            f"v{versions.minor(k8s_version)}.x with a chart built for it")
     return PlatformConfig(
         cloud=cloud,
         cluster_name=name,
         region=str(values.get("region") or REGION_DEFAULTS[cloud]),
-        kubernetes_version=str(values.get("kubernetesVersion") or KUBERNETES_VERSION),
+        kubernetes_version=k8s_version,
         system_pool=_system_pool(system_raw, cloud),
         gpu_pool=_gpu_pool(gpu_raw) if gpu_raw else None,
         storage_class=str(values.get("storageClass") or STORAGE_CLASS[cloud]),
@@ -230,7 +288,39 @@ def parse_platform_config(values: Mapping[str, Any]) -> PlatformConfig:
         gcp_project=values.get("gcpProject") or None,
         resource_group=values.get("resourceGroup") or None,
         tags={str(k): str(v) for k, v in (values.get("tags") or {}).items()},
+        database=db.parse(_mapping(values.get("database"), "database"), cloud, PlatformConfigError),
+        monitor_labels=_labels(values.get("monitorLabels")),
+        **_app_team(values.get("appTeam")),
     )
+
+
+def _app_team(raw: Any) -> dict[str, Any]:
+    team = _mapping(raw, "appTeam")
+    principals = team.get("principals") or []
+    if not isinstance(principals, list) or not all(isinstance(p, str) and p.startswith("arn:") for p in principals):
+        raise PlatformConfigError("appTeam.principals must be a list of IAM role or user ARNs (arn:aws:iam::...)")
+    namespace = str(team.get("namespace") or "")
+    if principals and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+        raise PlatformConfigError("appTeam.namespace must be the app's namespace (a DNS label) when "
+                                  "appTeam.principals is set")
+    return {"app_principals": tuple(principals), "app_namespace": namespace}
+
+
+def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise PlatformConfigError(f"{key} must be a mapping, got {raw!r}")
+    return raw
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return dict(MONITOR_LABELS)
+    if not isinstance(raw, Mapping):
+        raise PlatformConfigError(f"monitorLabels must be a mapping such as {{release: kube-prometheus-stack}}, "
+                                  f"got {raw!r}")
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: str | None = None,
@@ -247,6 +337,8 @@ def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: st
         "storageClass": STORAGE_CLASS[cloud],
         "deletionProtection": False,
         "systemPool": dict(SYSTEM_POOL_DEFAULTS[cloud]),
+        "database": db.config_for(cloud, stack.get("vector_store")),
+        "monitorLabels": dict(MONITOR_LABELS),
     }
     if cloud == "aws":
         values["clusterAutoscaler"] = dict(CLUSTER_AUTOSCALER)
@@ -274,6 +366,9 @@ def config_from_stack(stack: Mapping[str, Any], *, cluster_name: str, region: st
             "diskSizeGb": GPU_DISK_GB,
             "zones": [],
         }
+        cost = stack.get("cost") or {}
+        if cost.get("hourly_node_price"):
+            values["gpuPool"]["hourlyPriceUsd"] = cost["hourly_node_price"]
     return values
 
 
@@ -283,3 +378,5 @@ class ClusterResult:
 
     kubeconfig: Any  # pulumi.Output[str]; typed loosely so this module never imports pulumi
     storage_class: str
+    database_host: Any = None  # pulumi.Output[str]: the private address of the managed PostgreSQL
+    ingress_class: str = ""
