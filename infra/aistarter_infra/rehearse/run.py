@@ -189,7 +189,8 @@ class Rehearsal:
         self.router.serve(address, port, connect)
         self.live_ports[(address, port)] = connect is not None
         for pod in self.pods:
-            self._kube_proxy(pod)
+            if pod.exited() is None:  # a finished Job's namespace is gone with it
+                self._kube_proxy(pod)
 
     def _kube_proxy(self, pod: Pod) -> None:
         """What kube-proxy's nftables mode does on a node: a Service address:port with endpoints is DNATed to the
