@@ -168,3 +168,50 @@ def test_planted_worker_metrics_port_dropped_is_not_scraped(rag_project: Path) -
 
     detail = _failed(_rehearse(rag_project, plant), "prometheus scrapes")
     assert "worker" in detail, detail
+
+
+# ------------------------------------------------------------------------------- manifest reading, no processes
+
+
+def _manifests_module() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))
+    try:
+        return importlib.import_module("aistarter_infra.rehearse.manifests")
+    finally:
+        sys.path.pop(0)
+
+
+def test_env_is_built_as_the_kubelet_does_and_a_missing_secret_key_is_named() -> None:
+    mod = _manifests_module()
+    secret = {"kind": "Secret", "metadata": {"name": "db"}, "data": {"password": "cC93L2Q="}}  # base64 "p/w/d"
+    config = {"kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"mode": "fast"}}
+    pod = {"spec": {"containers": []}}
+    spec = {"name": "api", "env": [
+        {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        {"name": "URL", "value": "postgresql://app:$(PW)@db/app?x=$$(PW)&y=$(UNSET)"},
+        {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
+        {"name": "OPT", "valueFrom": {"secretKeyRef": {"name": "db", "key": "nope", "optional": True}}},
+    ]}
+    c = mod.Container("Deployment/api", "Deployment", "api", spec, pod, 1)
+    env = mod.resolve_env(c, [secret, config], "ns", "127.0.0.5")
+    assert env == {"PW": "p/w/d", "URL": "postgresql://app:p/w/d@db/app?x=$(PW)&y=$(UNSET)", "MODE": "fast"}
+    spec["env"].append({"name": "BAD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "missing"}}})
+    with pytest.raises(mod.ManifestError, match="env BAD refers to Secret 'db' has no key 'missing'"):
+        mod.resolve_env(c, [secret, config], "ns", "127.0.0.5")
+
+
+def test_dockerfile_final_stage_gives_the_image_stand_in(tmp_path: Path) -> None:
+    mod = _manifests_module()
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text('FROM python AS build\nRUN pip install ".[postgres]" && true\nFROM python\n'
+                          "COPY --from=build /opt/venv /opt/venv\nWORKDIR /srv\nCOPY alembic.ini ./\n"
+                          "ENV PATH=/opt/venv/bin:$PATH A=1\nUSER 10001:10001\n"
+                          'CMD ["uvicorn", "app.main:app"]\n')
+    image = mod.parse_dockerfile(dockerfile)
+    assert image.pip_target == ".[postgres]" and image.venv_copies == ["/opt/venv"]
+    assert image.workdir == "/srv" and image.copies == [(["alembic.ini"], "./")] and image.user == "10001:10001"
+    assert image.env["PATH"].startswith("/opt/venv/bin:/usr/local/sbin") and image.env["A"] == "1"
+    c = mod.Container("Deployment/w", "Deployment", "w", {"args": ["--x"]}, {"spec": {}}, 1)
+    assert mod.argv(c, image) == ["--x"]  # args replace CMD; no ENTRYPOINT
+    c.spec = {"command": ["arq", "app.jobs.worker.WorkerSettings"]}
+    assert mod.argv(c, image) == ["arq", "app.jobs.worker.WorkerSettings"]

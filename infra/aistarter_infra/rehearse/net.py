@@ -101,6 +101,14 @@ class Router:
         for key in list(self._servers):
             with contextlib.suppress(Exception):  # best-effort teardown
                 self.serve(key[0], key[1], None)
+
+        async def cancel_relays() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            self._run(cancel_relays())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
 

@@ -189,7 +189,8 @@ class Rehearsal:
         self.router.serve(address, port, connect)
         self.live_ports[(address, port)] = connect is not None
         for pod in self.pods:
-            self._kube_proxy(pod)
+            if pod.exited() is None:  # a finished Job's namespace is gone with it
+                self._kube_proxy(pod)
 
     def _kube_proxy(self, pod: Pod) -> None:
         """What kube-proxy's nftables mode does on a node: a Service address:port with endpoints is DNATed to the
@@ -466,7 +467,7 @@ class Rehearsal:
         unrun: dict[str, str] = {}  # jobs whose Services select no rehearsed pod (e.g. the model server at zero)
         for sm in monitors:
             for i, ep in enumerate(sm["spec"].get("endpoints", [])):
-                targets = []
+                targets: list[dict[str, Any]] = []
                 selected = False
                 for svc in self.services.values():
                     sm_sel = sm["spec"].get("selector", {}).get("matchLabels", {})
@@ -483,7 +484,13 @@ class Rehearsal:
                                 port = pod.container.port_number(sport.get("targetPort", sport["port"]))
                             except ManifestError:
                                 continue
-                            targets.append(f"{pod.address}:{port}")
+                            # The labels the Prometheus Operator gives a ServiceMonitor's targets (job is the
+                            # Service's name), which ScaledObject queries may select on.
+                            targets.append({"targets": [f"{pod.address}:{port}"], "labels": {
+                                "job": svc["manifest"]["metadata"]["name"], "namespace": self.namespace,
+                                "service": svc["manifest"]["metadata"]["name"], "pod": pod.name,
+                                "container": str(pod.container.spec.get("name", "")),
+                                "endpoint": str(ep.get("port", ""))}})
                 job = f"serviceMonitor/{self.namespace}/{sm['metadata']['name']}/{i}"
                 if not selected:
                     unrun[job] = "no endpoints: its workload is not a rehearsed process"
@@ -491,7 +498,7 @@ class Rehearsal:
                 expected[job] = len(targets)
                 scrape.append({"job_name": job, "metrics_path": ep.get("path", "/metrics"),
                                "scrape_interval": ep.get("interval", "30s"), "scrape_timeout": "5s",
-                               "static_configs": [{"targets": targets}]})
+                               "static_configs": targets})
         prom_dir = self.run_dir / "prometheus"
         (prom_dir / "data").mkdir(parents=True)
         (prom_dir / "prometheus.yml").write_text(yaml.safe_dump({"global": {"scrape_interval": "15s"},
@@ -514,7 +521,7 @@ class Rehearsal:
                 continue
             results: dict[str, list[str]] = {}
             for tgt in data:
-                results.setdefault(tgt["labels"]["job"], []).append(
+                results.setdefault(tgt["scrapePool"], []).append(
                     tgt["health"] + ("" if tgt["health"] == "up" else f" ({tgt.get('lastError', '')})"))
             pending = [j for j, n in expected.items() if sum(h == "up" for h in results.get(j, [])) < n or n == 0]
             detail = "; ".join([f"{j.split('/')[2]}: {', '.join(results.get(j, [])) or 'no targets'}"
