@@ -46,6 +46,7 @@ def test_another_tenants_interaction_is_not_found(client: TestClient, auth_heade
 {%- else %}
     # auth=none: every caller is the same tenant, so only a missing id is refused.
     assert stranger == {}
+    assert client.post(f"/v1/interactions/{interaction}/feedback", json={"rating": "up"}).status_code == 201
     assert client.post("/v1/interactions/nope/feedback", json={"rating": "up"}).status_code == 404
 {%- endif %}
 

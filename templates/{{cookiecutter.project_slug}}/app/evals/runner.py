@@ -141,6 +141,11 @@ async def run(settings: Settings, dataset_path: str | Path, *, prompt_version: s
               model: str | None = None, tenant: str = "evals", judge_model: str | None = None,
               documents: str | Path | None = None) -> dict[str, Any]:
     cases, digest = load(dataset_path)
+{%- if not cookiecutter.prompt_versioning %}
+    if prompt_version:
+        raise EvalError("--prompt-version does not apply: this project keeps one prompt file per name "
+                        "(prompt_versioning=false); point PROMPTS_DIR at another folder to compare prompts")
+{%- endif %}
     try:
         prompt = prompts.load(settings.prompts_dir, settings.prompt_name, prompt_version or settings.prompt_version)
     except prompts.PromptError as exc:
