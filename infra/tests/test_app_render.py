@@ -33,8 +33,10 @@ def test_matrix_covers_every_option() -> None:
 def test_resources_exist_exactly_for_the_chosen_options(name: str, rendered: Any) -> None:
     stack, r = MATRIX[name], rendered(name)
     names = {(m["kind"], m["metadata"]["name"]) for m in r.manifests}
+    # The exposure object is per cloud (components/ingress.py): Ingress on aws/existing, Gateway API elsewhere.
+    exposure = ("Gateway", "api") if stack["cloud"] in ("gcp", "azure") else ("Ingress", "api")
     assert {("Namespace", "demo"), ("Deployment", "api"), ("Service", "api"), ("HorizontalPodAutoscaler", "api"),
-            ("PodDisruptionBudget", "api"), ("Ingress", "api"), ("NetworkPolicy", "default-deny-all"),
+            ("PodDisruptionBudget", "api"), exposure, ("NetworkPolicy", "default-deny-all"),
             ("NetworkPolicy", "allow-dns")} <= names
     has = lambda kind, n: (kind, n) in names  # noqa: E731
     assert has("Deployment", "model-server") == bool(stack["model_server"])
@@ -176,8 +178,16 @@ def test_network_is_default_deny_with_explicit_allows(name: str, rendered: Any) 
     assert {"port": 53, "protocol": "UDP"} in dns["egress"][0]["ports"]
     api_in = r.get("NetworkPolicy", "api-ingress")
     sources = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-               for rule in _allows(api_in, "ingress") for peer in rule["from"]]
-    assert "ingress-nginx" in sources
+               for rule in _allows(api_in, "ingress") for peer in rule["from"] if "namespaceSelector" in peer]
+    cidrs = [peer["ipBlock"]["cidr"] for rule in _allows(api_in, "ingress") for peer in rule["from"]
+             if "ipBlock" in peer]
+    if stack["cloud"] == "existing":
+        assert "ingress-nginx" in sources
+    else:
+        # Cloud load balancers reach pod IPs from their own ranges (platform.spec.LB_SOURCE_CIDRS).
+        from aistarter_infra.platform.spec import LB_SOURCE_CIDRS
+
+        assert cidrs == LB_SOURCE_CIDRS[stack["cloud"]]
     api_out = r.get("NetworkPolicy", "api-egress")
     targets = [peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
                for rule in _allows(api_out, "egress") for peer in rule["to"]]
