@@ -43,9 +43,13 @@ def test_held_in_examples_validate_across_kubernetes_versions(version: str, rend
 
 def test_every_custom_kind_has_a_shipped_schema_with_a_source(rendered: Any) -> None:
     sources = (SCHEMA_DIR / "SOURCES.md").read_text()
+    crd_group = lambda g: "." in g and (not g.endswith("k8s.io") or g == "gateway.networking.k8s.io")  # noqa: E731
     kinds = {(m["apiVersion"], m["kind"]) for name in MATRIX for m in rendered(name).manifests
-             if "." in m["apiVersion"].split("/")[0] and not m["apiVersion"].split("/")[0].endswith("k8s.io")}
-    assert kinds == {("keda.sh/v1alpha1", "ScaledObject"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
+             if crd_group(m["apiVersion"].split("/")[0])}
+    assert kinds == {("keda.sh/v1alpha1", "ScaledObject"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
+                     ("gateway.networking.k8s.io/v1", "Gateway"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+                     ("networking.gke.io/v1", "GCPBackendPolicy"), ("networking.gke.io/v1", "HealthCheckPolicy"),
+                     ("alb.networking.azure.io/v1", "RoutePolicy"), ("alb.networking.azure.io/v1", "HealthCheckPolicy")}
     for api_version, kind in kinds:
         group, version = api_version.split("/")
         path = SCHEMA_DIR / group / f"{kind.lower()}_{version}.json"
