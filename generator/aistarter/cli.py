@@ -122,7 +122,9 @@ def options(fmt: str) -> None:
 @click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False))
 @answer_options
 @click.option("--engine", type=click.Choice(ENGINES), default="copier", show_default=True)
-@click.option("--force", is_flag=True, help="Replace a non-empty DIRECTORY.")
+@click.option("--force", is_flag=True,
+              help="Write into a non-empty DIRECTORY: replace only the files the template produces; keep the rest "
+                   "and .git.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the file list; write nothing.")
 def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_run: bool) -> None:
     """Generate the project into DIRECTORY (default: ./<project slug>)."""
@@ -138,6 +140,10 @@ def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_
         result = generate(answers, dest, engine=engine, force=force)  # type: ignore[arg-type]
     except (AnswerError, RenderError) as exc:
         _fail(str(exc))
+    if result.overwritten:
+        click.echo(f"overwrote {len(result.overwritten)} existing files: {', '.join(result.overwritten)}")
+    if result.kept_git:
+        click.echo("kept the existing git repository untouched; review with `git status` and commit what you want")
     click.echo(f"created {result.path} ({len(result.files)} files, engine {engine})")
     click.echo(f"next: cd {result.path} && see README.md; decisions in docs/decisions/")
 
