@@ -20,6 +20,7 @@ from .decide import decide
 from .infra import InfraError, render_infra
 from .questions import CRITERIA, QUESTIONS, Answers, Question
 from .render import ENGINES, RenderError, generate, plan
+from .summary import answers_file_text, next_commands
 from .update import UpdateError
 from .update import update as update_project
 
@@ -44,7 +45,7 @@ def _prompt(question: Question, current: Any) -> Any:
     return coerce_text(question, raw)
 
 
-def _ask(given: dict[str, Any]) -> dict[str, Any]:
+def _ask(given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """Prompt for every question not already answered, grouped by the article criterion it serves."""
     answers: dict[str, Any] = {}
     for criterion, title in CRITERIA.items():
@@ -55,7 +56,7 @@ def _ask(given: dict[str, Any]) -> dict[str, Any]:
         for q in rows:
             click.echo(f"  # {q.why}")
             while True:
-                value = _prompt(q, q.default)
+                value = _prompt(q, defaults.get(q.key, q.default))
                 try:
                     check_one(q.key, value)
                 except AnswerError as exc:
@@ -64,6 +65,18 @@ def _ask(given: dict[str, Any]) -> dict[str, Any]:
                 answers[q.key] = value
                 break
     return answers
+
+
+def _dir_defaults(directory: Path | None) -> dict[str, Any]:
+    """`new DIR` names the project after DIR unless told otherwise."""
+    if directory is None:
+        return {}
+    name = directory.resolve().name
+    try:
+        check_one("project_name", name)
+    except AnswerError as exc:
+        raise AnswerError(f"{exc}; the default project_name is DIR's name: pass --set project_name=NAME") from None
+    return {"project_name": name}
 
 
 def answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,8 +92,9 @@ def answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
             from_file = load_answers_file(answers_file) if answers_file else {}
             from_set = parse_set_options(set_values)
             given = merge(from_file, from_set)
-            prompted = {} if no_input else _ask(given)
-            answers = validate(merge(prompted, from_file, from_set))
+            defaults = {} if "project_name" in given else _dir_defaults(kwargs.get("directory"))
+            prompted = {} if no_input else _ask(given, defaults)
+            answers = validate(merge(defaults, prompted, from_file, from_set))
         except AnswerError as exc:
             _fail(str(exc))
         return command(*args, answers=answers, **kwargs)
@@ -97,9 +111,17 @@ def main() -> None:
 @main.command()
 @answer_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
-def recommend(answers: Answers, fmt: str) -> None:
+@click.option("--save", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the answers to this file, for `aistarter new DIR --answers FILE`.")
+def recommend(answers: Answers, fmt: str, save: Path | None) -> None:
     """Show the stack and the reason for every choice; generates nothing."""
     blueprint = decide(answers)
+    if save is not None:
+        try:
+            save.write_text(answers_file_text(answers), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"--save {save}: cannot write it ({exc.strerror})")
+        click.echo(f"saved answers to {save}; generate with: aistarter new DIR --answers {save}", err=True)
     if fmt == "json":
         click.echo(report.as_json(blueprint))
     elif fmt == "markdown":
@@ -144,8 +166,12 @@ def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_
         click.echo(f"overwrote {len(result.overwritten)} existing files: {', '.join(result.overwritten)}")
     if result.kept_git:
         click.echo("kept the existing git repository untouched; review with `git status` and commit what you want")
-    click.echo(f"created {result.path} ({len(result.files)} files, engine {engine})")
-    click.echo(f"next: cd {result.path} && see README.md; decisions in docs/decisions/")
+    report.print_table(decide(answers), console)
+    click.echo(f"created {result.path} ({len(result.files)} files, engine {engine}); every decision is explained "
+               "in docs/decisions/")
+    click.echo("next:")
+    for purpose, command in next_commands(answers, result.path, Path.cwd()):
+        click.echo(f"  {purpose + ':':<12} {command}")
 
 
 @main.command()
