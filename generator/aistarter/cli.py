@@ -13,13 +13,14 @@ import click
 from rich.console import Console
 
 from . import __version__, report
-from .answers import AnswerError, check_one, coerce_text, load_answers_file, merge, parse_set_options, validate
+from .answers import AnswerError, check_one, load_answers_file, merge, parse_set_options, validate
 from .check import STEPS, as_dicts
 from .check import check as check_project
 from .decide import decide
 from .infra import InfraError, render_infra
-from .questions import CRITERIA, QUESTIONS, Answers, Question
-from .render import ENGINES, RenderError, generate, plan
+from .prompts import ask
+from .questions import Answers
+from .render import ENGINES, RenderError, check_destination, generate, plan
 from .summary import answers_file_text, next_commands
 from .update import UpdateError
 from .update import update as update_project
@@ -32,41 +33,6 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _prompt(question: Question, current: Any) -> Any:
-    if question.kind == "bool":
-        return click.confirm(f"  {question.key}", default=bool(current))
-    if question.kind == "choice":
-        return click.prompt(f"  {question.key}", type=click.Choice(question.choices), default=current)
-    if question.kind == "int":
-        return click.prompt(f"  {question.key}", type=click.IntRange(question.minimum, question.maximum),
-                            default=current)
-    shown = ",".join(current) if isinstance(current, list) else current
-    raw = click.prompt(f"  {question.key} ({question.allowed()})", default=shown)
-    return coerce_text(question, raw)
-
-
-def _ask(given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Prompt for every question not already answered, grouped by the article criterion it serves."""
-    answers: dict[str, Any] = {}
-    for criterion, title in CRITERIA.items():
-        rows = [q for q in QUESTIONS if q.criterion == criterion and q.key not in given]
-        if not rows:
-            continue
-        click.secho(f"\n{criterion}: {title}", bold=True)
-        for q in rows:
-            click.echo(f"  # {q.why}")
-            while True:
-                value = _prompt(q, defaults.get(q.key, q.default))
-                try:
-                    check_one(q.key, value)
-                except AnswerError as exc:
-                    click.echo(f"  {exc}")
-                    continue
-                answers[q.key] = value
-                break
-    return answers
-
-
 def _dir_defaults(directory: Path | None) -> dict[str, Any]:
     """`new DIR` names the project after DIR unless told otherwise."""
     if directory is None:
@@ -77,6 +43,23 @@ def _dir_defaults(directory: Path | None) -> dict[str, Any]:
     except AnswerError as exc:
         raise AnswerError(f"{exc}; the default project_name is DIR's name: pass --set project_name=NAME") from None
     return {"project_name": name}
+
+
+def _destination_checks(kwargs: dict[str, Any], given: dict[str, Any]) -> dict[str, Callable[[Any], None]]:
+    """`new` refuses a bad destination before the first prompt, or right after the name that decides it."""
+    force = bool(kwargs.get("force")) or bool(kwargs.get("dry_run"))
+
+    def check_slug_of(name: str) -> None:
+        check_destination(Path(Answers(project_name=name).project_slug).resolve(), force)
+
+    if kwargs.get("directory") is not None:
+        check_destination(kwargs["directory"].resolve(), force)
+        return {}
+    if "project_name" in given:
+        check_one("project_name", given["project_name"])
+        check_slug_of(given["project_name"])
+        return {}
+    return {"project_name": check_slug_of}
 
 
 def answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,7 +76,8 @@ def answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
             from_set = parse_set_options(set_values)
             given = merge(from_file, from_set)
             defaults = {} if "project_name" in given else _dir_defaults(kwargs.get("directory"))
-            prompted = {} if no_input else _ask(given, defaults)
+            checks = _destination_checks(kwargs, given) if "force" in kwargs else {}
+            prompted = {} if no_input else ask(given, defaults, checks)
             answers = validate(merge(defaults, prompted, from_file, from_set))
         except AnswerError as exc:
             _fail(str(exc))
@@ -102,7 +86,22 @@ def answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group()
+class _Group(click.Group):
+    """Ctrl-C ends with the shell's convention (130) and one line; input ending mid-questionnaire is an error."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted; nothing was written", err=True)
+            raise click.exceptions.Exit(130) from None
+        except EOFError:
+            click.echo("\nerror: input ended before every question was answered; pass --set KEY=VALUE or "
+                       "--no-input to take the defaults", err=True)
+            raise click.exceptions.Exit(2) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aistarter")
 def main() -> None:
     """Turn an AI product's needs into a backend repository and its Kubernetes infrastructure."""

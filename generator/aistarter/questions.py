@@ -61,9 +61,14 @@ def _unique_providers(providers: list[str]) -> list[str]:
     return providers
 
 
-def _q(default: Any, criterion: str, why: str, **kwargs: Any) -> Any:
+def _q(default: Any, criterion: str, why: str, when: str | None = None, **kwargs: Any) -> Any:
+    """One question. `when` is a Python expression over other answer keys (copier's style): ask the question only
+    when it is true; otherwise the default stands."""
     assert criterion in CRITERIA, criterion
-    return Field(default=default, description=why, json_schema_extra={"criterion": criterion}, **kwargs)
+    extra: dict[str, Any] = {"criterion": criterion}
+    if when:
+        extra["when"] = when
+    return Field(default=default, description=why, json_schema_extra=extra, **kwargs)
 
 
 class Answers(BaseModel):
@@ -98,7 +103,8 @@ class Answers(BaseModel):
         "steady", "scaling", "Spiky traffic makes paying for idle GPUs expensive."
     )
     self_hosted: Literal["none", "small", "large"] = _q(
-        "none", "scaling", "Self-host a model: small fits one GPU, large needs several (tensor parallel)."
+        "none", "scaling", "Self-host a model: small fits one GPU, large needs several (tensor parallel).",
+        when="'local' in providers",
     )
     cost_priority: Literal["latency", "balanced", "cost"] = _q(
         "balanced", "scaling", "Trade warm capacity against cost; decides scale to zero and spot."
@@ -175,6 +181,7 @@ class Question:
     why: str
     minimum: int | None = None
     maximum: int | None = None
+    when: str | None = None  # a Python expression over other answer keys; ask only when it is true
 
     def allowed(self) -> str:
         if self.choices:
@@ -208,9 +215,18 @@ def _read_questions() -> tuple[Question, ...]:
             key=key, kind=kind, choices=tuple(choices), default=field.default,
             criterion=str(extra["criterion"]), why=field.description or "",
             minimum=getattr(bounds.get("Ge"), "ge", None), maximum=getattr(bounds.get("Le"), "le", None),
+            when=extra.get("when"),  # type: ignore[arg-type]
         ))
     return tuple(rows)
 
 
 QUESTIONS: tuple[Question, ...] = _read_questions()
 QUESTION_BY_KEY: dict[str, Question] = {q.key: q for q in QUESTIONS}
+
+
+def applies(question: Question, values: dict[str, Any]) -> bool:
+    """Whether `question` matters given the other answers (its `when`); unanswered keys take their defaults."""
+    if not question.when:
+        return True
+    scope = {q.key: values.get(q.key, q.default) for q in QUESTIONS}
+    return bool(eval(question.when, {"__builtins__": {}}, scope))  # noqa: S307 (our own constant expressions)
