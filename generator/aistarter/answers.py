@@ -66,6 +66,8 @@ def load_answers_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AnswerError(f"answers file {path}: cannot read it ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raise AnswerError(f"answers file {path}: not UTF-8 text; give a YAML or JSON file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

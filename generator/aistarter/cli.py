@@ -28,6 +28,15 @@ from .update import update as update_project
 console = Console()
 
 
+class _Path(click.Path):
+    """A path parameter that refuses NUL bytes with a usage error (the OS would raise ValueError)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail(f"{value!r} contains a NUL byte", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
@@ -63,7 +72,7 @@ def _destination_checks(kwargs: dict[str, Any], given: dict[str, Any]) -> dict[s
 
 
 def answer_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option("--answers", "answers_file", type=click.Path(path_type=Path, dir_okay=False),
+    @click.option("--answers", "answers_file", type=_Path(path_type=Path, dir_okay=False),
                   help="YAML or JSON file of answers.")
     @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                   help="Set one answer; repeatable; wins over --answers.")
@@ -104,16 +113,34 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aistarter")
 def main() -> None:
-    """Turn an AI product's needs into a backend repository and its Kubernetes infrastructure."""
+    """Turn an AI product's needs into a backend repository and its Kubernetes infrastructure.
+
+    \b
+    Examples:
+      aistarter recommend                      # answer the questions, see the stack and why
+      aistarter new chatbot                    # generate ./chatbot (asks the questions)
+      aistarter new chatbot --no-input --set use_case=rag
+      aistarter check chatbot                  # tests, lint, infra and drift of a generated project
+
+    Shell completion (bash; zsh and fish alike with zsh_source / fish_source):
+      eval "$(_AISTARTER_COMPLETE=bash_source aistarter)"
+    """
 
 
 @main.command()
 @answer_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
-@click.option("--save", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--save", type=_Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the answers to this file, for `aistarter new DIR --answers FILE`.")
 def recommend(answers: Answers, fmt: str, save: Path | None) -> None:
-    """Show the stack and the reason for every choice; generates nothing."""
+    """Show the stack and the reason for every choice; generates nothing.
+
+    \b
+    Examples:
+      aistarter recommend
+      aistarter recommend --no-input --set use_case=rag --format json
+      aistarter recommend --save answers.yml && aistarter new chatbot --answers answers.yml
+    """
     blueprint = decide(answers)
     if save is not None:
         try:
@@ -132,7 +159,13 @@ def recommend(answers: Answers, fmt: str, save: Path | None) -> None:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def options(fmt: str) -> None:
-    """List every question with its allowed values, default and criterion."""
+    """List every question with its allowed values, default and criterion.
+
+    \b
+    Examples:
+      aistarter options
+      aistarter options --format json
+    """
     if fmt == "json":
         click.echo(json.dumps(report.options_rows(), indent=2))
     else:
@@ -140,20 +173,35 @@ def options(fmt: str) -> None:
 
 
 @main.command()
-@click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.argument("directory", required=False, type=_Path(path_type=Path, file_okay=False))
 @answer_options
 @click.option("--engine", type=click.Choice(ENGINES), default="copier", show_default=True)
 @click.option("--force", is_flag=True,
               help="Write into a non-empty DIRECTORY: replace only the files the template produces; keep the rest "
                    "and .git.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the file list; write nothing.")
-def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_run: bool) -> None:
-    """Generate the project into DIRECTORY (default: ./<project slug>)."""
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_run: bool, fmt: str) -> None:
+    """Generate the project into DIRECTORY (default: ./<project slug>); the project is named after DIRECTORY.
+
+    A non-empty DIRECTORY needs --force, which replaces only the files the template produces and keeps the rest,
+    .git included.
+
+    \b
+    Examples:
+      aistarter new chatbot
+      aistarter new chatbot --no-input --set use_case=rag --set providers=openai,anthropic
+      aistarter new . --force --answers answers.yml
+      aistarter new chatbot --no-input --dry-run
+    """
     dest = directory or Path(answers.project_slug)
     try:
         if dry_run:
-            report.print_table(decide(answers), console)
             files = plan(answers, engine)  # type: ignore[arg-type]
+            if fmt == "json":
+                click.echo(json.dumps({"path": str(dest.resolve()), "dry_run": True, "files": files}, indent=2))
+                return
+            report.print_table(decide(answers), console)
             click.echo(f"\nwould write {len(files)} files to {dest}/:")
             for name in files:
                 click.echo(f"  {name}")
@@ -161,6 +209,14 @@ def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_
         result = generate(answers, dest, engine=engine, force=force)  # type: ignore[arg-type]
     except (AnswerError, RenderError) as exc:
         _fail(str(exc))
+    steps = next_commands(answers, result.path, Path.cwd())
+    if fmt == "json":
+        click.echo(json.dumps({"path": str(result.path), "engine": engine, "files": result.files,
+                               "overwritten": result.overwritten, "kept_git": result.kept_git,
+                               "committed": result.committed,
+                               "next": [{"purpose": p, "command": c} for p, c in steps],
+                               "blueprint": json.loads(report.as_json(decide(answers)))}, indent=2))
+        return
     if result.overwritten:
         click.echo(f"overwrote {len(result.overwritten)} existing files: {', '.join(result.overwritten)}")
     if result.kept_git:
@@ -169,40 +225,58 @@ def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_
     click.echo(f"created {result.path} ({len(result.files)} files, engine {engine}); every decision is explained "
                "in docs/decisions/")
     click.echo("next:")
-    for purpose, command in next_commands(answers, result.path, Path.cwd()):
+    for purpose, command in steps:
         click.echo(f"  {purpose + ':':<12} {command}")
 
 
 @main.command()
-@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+@click.argument("directory", required=False, default=".", type=_Path(path_type=Path, file_okay=False,
                                                                           exists=True))
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="Change a recorded answer.")
 @click.option("--engine", type=click.Choice(ENGINES), default="copier", show_default=True)
-def update(directory: Path, set_values: tuple[str, ...], engine: str) -> None:
-    """Merge the installed template into a generated project, keeping your edits (3-way, through git)."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def update(directory: Path, set_values: tuple[str, ...], engine: str, fmt: str) -> None:
+    """Merge the installed template into a generated project, keeping your edits (3-way, through git).
+
+    \b
+    Examples:
+      aistarter update
+      aistarter update chatbot --set providers=openai,anthropic
+    """
     try:
         result = update_project(directory, parse_set_options(set_values), engine=engine)  # type: ignore[arg-type]
     except (AnswerError, UpdateError, RenderError) as exc:
         _fail(str(exc))
-    if not result.changed:
+    if fmt == "json":
+        click.echo(json.dumps({"from_version": result.from_version, "to_version": result.to_version,
+                               "changed": result.changed, "conflicts": result.conflicts}, indent=2))
+    elif not result.changed:
         click.echo(f"already up to date with aistarter {result.to_version}")
     elif result.conflicts:
         click.echo(f"merged aistarter {result.from_version} -> {result.to_version} with conflicts in: "
                    f"{', '.join(result.conflicts)}; resolve them, then `git commit`", err=True)
-        sys.exit(1)
     else:
         click.echo(f"updated {directory} from aistarter {result.from_version} to {result.to_version} (merge commit)")
+    if result.conflicts:
+        sys.exit(1)
 
 
 @main.command()
-@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+@click.argument("directory", required=False, default=".", type=_Path(path_type=Path, file_okay=False,
                                                                           exists=True))
 @click.option("--step", "steps", multiple=True, type=click.Choice(STEPS), help="Run only these steps (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
               help="Interpreter whose environment has the project's dependencies.")
 def check(directory: Path, steps: tuple[str, ...], fmt: str, python: str) -> None:
-    """Validate a generated repository: tests, lint, infra (schemas, checkov, GPU, policy) and drift."""
+    """Validate a generated repository: tests, lint, infra (schemas, checkov, GPU, policy) and drift.
+
+    \b
+    Examples:
+      aistarter check
+      aistarter check chatbot --step tests --step lint
+      aistarter check --format json
+    """
     results = check_project(directory, steps or STEPS, python)
     if fmt == "json":
         click.echo(json.dumps({"ok": all(r.ok for r in results), "steps": as_dicts(results)}, indent=2))
@@ -223,7 +297,13 @@ def check(directory: Path, steps: tuple[str, ...], fmt: str, python: str) -> Non
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 def serve_context(host: str, port: int) -> None:
-    """Serve the template context to a Backstage Software Template (POST /context); see backstage/README.md."""
+    """Serve the template context to a Backstage Software Template (POST /context); see backstage/README.md.
+
+    \b
+    Examples:
+      aistarter serve-context
+      aistarter serve-context --host 0.0.0.0 --port 8765
+    """
     from .backstage import make_server
 
     try:
@@ -240,37 +320,59 @@ def serve_context(host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--write", is_flag=True, help="Refresh backstage/template.yaml in an aistarter source checkout.")
-def backstage(write: bool) -> None:
-    """Print the Backstage Software Template generated from the questionnaire."""
+@click.option("--write", "write", is_flag=False, flag_value=".", default=None, metavar="[PATH]",
+              type=_Path(path_type=Path), help="Write template.yaml to PATH, a file or a folder (default: .).")
+def backstage(write: Path | None) -> None:
+    """Print the Backstage Software Template generated from the questionnaire.
+
+    \b
+    Examples:
+      aistarter backstage > template.yaml
+      aistarter backstage --write            # writes ./template.yaml
+      aistarter backstage --write backstage/
+    """
     from .backstage import template_text, write_template
 
-    if not write:
+    if write is None:
         click.echo(template_text(), nl=False)
         return
+    target = write / "template.yaml" if write.is_dir() else write
     try:
-        click.echo(f"wrote {write_template()}")
-    except OSError as exc:
-        _fail(str(exc))
+        click.echo(f"wrote {write_template(target)}")
+    except (OSError, ValueError) as exc:
+        _fail(f"--write {write}: {getattr(exc, 'strerror', None) or exc}")
 
 
 @main.group()
 def infra() -> None:
-    """Work with a generated project's Pulumi infrastructure."""
+    """Work with a generated project's Pulumi infrastructure.
+
+    \b
+    Examples:
+      aistarter infra render chatbot
+    """
 
 
 @infra.command("render")
-@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+@click.argument("directory", required=False, default=".", type=_Path(path_type=Path, file_okay=False,
                                                                           exists=True))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", type=_Path(path_type=Path, file_okay=False), default=None,
               help="Where to write the YAML (default: DIRECTORY/build/infra).")
 @click.option("--no-checkov", is_flag=True, help="Skip checkov; schema and GPU checks still run.")
 def infra_render(directory: Path, out: Path | None, no_checkov: bool) -> None:
-    """Render the app stack under Pulumi mocks to YAML, then validate schemas, checkov and GPU scheduling."""
+    """Render the app stack under Pulumi mocks to YAML, then validate schemas, checkov and GPU scheduling.
+
+    \b
+    Examples:
+      aistarter infra render
+      aistarter infra render chatbot --out /tmp/manifests --no-checkov
+    """
     try:
         code = render_infra(directory, out or directory / "build" / "infra", checkov=not no_checkov)
     except InfraError as exc:
         _fail(str(exc))
+    except (OSError, ValueError) as exc:
+        _fail(f"infra render: {getattr(exc, 'strerror', None) or exc}")
     sys.exit(code)
 
 
