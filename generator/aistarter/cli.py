@@ -14,7 +14,7 @@ from rich.console import Console
 
 from . import __version__, report
 from .answers import AnswerError, check_one, load_answers_file, merge, parse_set_options, validate
-from .check import STEPS, as_dicts
+from .check import STEPS, CheckError, StepResult, as_dicts
 from .check import check as check_project
 from .decide import decide
 from .infra import InfraError, render_infra
@@ -266,10 +266,14 @@ def update(directory: Path, set_values: tuple[str, ...], engine: str, fmt: str) 
                                                                           exists=True))
 @click.option("--step", "steps", multiple=True, type=click.Choice(STEPS), help="Run only these steps (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option("--python", "python", default=sys.executable, show_default="this interpreter",
+@click.option("--python", "python", default=None, show_default="the project's own .aistarter/venv",
               help="Interpreter whose environment has the project's dependencies.")
-def check(directory: Path, steps: tuple[str, ...], fmt: str, python: str) -> None:
+def check(directory: Path, steps: tuple[str, ...], fmt: str, python: str | None) -> None:
     """Validate a generated repository: tests, lint, infra (schemas, checkov, GPU, policy) and drift.
+
+    The steps run in the project's own environment, .aistarter/venv, made on first use (with uv when it is
+    installed) and refreshed when pyproject.toml or infra requirements change. A step whose tests were skipped
+    says "skipped" and why; only a failure makes the exit code 1.
 
     \b
     Examples:
@@ -277,17 +281,30 @@ def check(directory: Path, steps: tuple[str, ...], fmt: str, python: str) -> Non
       aistarter check chatbot --step tests --step lint
       aistarter check --format json
     """
-    results = check_project(directory, steps or STEPS, python)
+    from rich.table import Table
+
+    style = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "failed": "[red]FAILED[/]"}
+    status_console = Console(stderr=True)
+    with status_console.status("aistarter check: starting") as status:
+        def progress(message: str) -> None:
+            status.update(f"aistarter check: {message}")
+
+        def done(result: StepResult) -> None:
+            if fmt != "json":
+                status_console.print(f"{style[result.status]} {result.step}")
+
+        try:
+            results = check_project(directory, steps or STEPS, python, progress=progress, done=done)
+        except CheckError as exc:
+            _fail(str(exc))
     if fmt == "json":
         click.echo(json.dumps({"ok": all(r.ok for r in results), "steps": as_dicts(results)}, indent=2))
     else:
-        from rich.table import Table
-
         table = Table(title=f"aistarter check {directory}")
         for column in ("step", "result", "detail"):
             table.add_column(column)
         for r in results:
-            table.add_row(r.step, "[green]ok[/]" if r.ok else "[red]FAILED[/]", r.detail)
+            table.add_row(r.step, style[r.status], r.detail)
         console.print(table)
     if not all(r.ok for r in results):
         sys.exit(1)
@@ -368,11 +385,13 @@ def infra_render(directory: Path, out: Path | None, no_checkov: bool) -> None:
       aistarter infra render chatbot --out /tmp/manifests --no-checkov
     """
     try:
-        code = render_infra(directory, out or directory / "build" / "infra", checkov=not no_checkov)
+        code, why = render_infra(directory, out or directory / "build" / "infra", checkov=not no_checkov)
     except InfraError as exc:
         _fail(str(exc))
     except (OSError, ValueError) as exc:
         _fail(f"infra render: {getattr(exc, 'strerror', None) or exc}")
+    if code:
+        click.echo(f"error: infra render failed: {why}", err=True)
     sys.exit(code)
 
 

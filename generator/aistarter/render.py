@@ -168,8 +168,10 @@ class Generated:
 
 
 def list_files(project: Path) -> list[str]:
+    """The project's own files: not .git, and not the environment `aistarter check` keeps in .aistarter/venv."""
     return sorted(p.relative_to(project).as_posix() for p in project.rglob("*")
-                  if p.is_file() and ".git" not in p.relative_to(project).parts)
+                  if p.is_file() and ".git" not in p.relative_to(project).parts
+                  and p.relative_to(project).parts[:2] != (".aistarter", "venv"))
 
 
 def check_destination(dest: Path, force: bool) -> None:
