@@ -13,7 +13,7 @@ from aistarter import render as render_module
 from aistarter.answers import validate
 from aistarter.cli import main
 from aistarter.decide import decide
-from aistarter.render import generate, template_context, template_dir
+from aistarter.render import generate, render_project, template_context, template_dir
 
 from .matrix import pairwise_cases
 from .projects import assert_passed, render, run_project_tests
@@ -162,3 +162,20 @@ def test_files_in_conditional_folders_vanish_with_their_folder() -> None:
             if folders_empty and env.from_string(parts[-1]).render(context) != "":
                 offenders.add("/".join(parts))
     assert not offenders, "files that need their folder's condition in their own name:\n" + "\n".join(sorted(offenders))
+
+
+def test_generated_project_hygiene(tmp_path: Path) -> None:
+    import re
+
+    project = render_project(validate({}), tmp_path / "out")
+    ci = (project / ".github" / "workflows" / "ci.yml").read_text()
+    assert "permissions:\n  contents: read" in ci
+    uses = re.findall(r"uses: (\S+)", ci)
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+    assert "run: aistarter check" in ci and "docker build" in ci
+    made = subprocess.run(["make", "-s"], cwd=project, capture_output=True, text=True)
+    assert made.returncode == 0 and "make test" in made.stdout and "pip install" not in made.stdout
+    hooks = (project / ".pre-commit-config.yaml").read_text()
+    assert "id: ruff" in hooks and "id: mypy" in hooks
+    guide = (project / "docs" / "extending.md").read_text()
+    assert "## Add a model provider" in guide and "## Add an endpoint" in guide
