@@ -177,5 +177,8 @@ def test_generated_project_hygiene(tmp_path: Path) -> None:
     assert made.returncode == 0 and "make test" in made.stdout and "pip install" not in made.stdout
     hooks = (project / ".pre-commit-config.yaml").read_text()
     assert "id: ruff" in hooks and "id: mypy" in hooks
+    docker = (project / "Dockerfile").read_text()
+    # Dependencies install from pyproject.toml alone, before the app is copied: an app edit reuses that layer.
+    assert docker.index("COPY pyproject.toml ./") < docker.index("optional-dependencies") < docker.index("COPY app")
     guide = (project / "docs" / "extending.md").read_text()
     assert "## Add a model provider" in guide and "## Add an endpoint" in guide
