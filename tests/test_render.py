@@ -182,3 +182,16 @@ def test_generated_project_hygiene(tmp_path: Path) -> None:
     assert docker.index("COPY pyproject.toml ./") < docker.index("optional-dependencies") < docker.index("COPY app")
     guide = (project / "docs" / "extending.md").read_text()
     assert "## Add a model provider" in guide and "## Add an endpoint" in guide
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "existing"])
+def test_a_project_vendors_only_its_clouds_platform_module_and_still_imports(tmp_path: Path, cloud: str) -> None:
+    import sys
+
+    project = render_project(validate({"cloud": cloud}), tmp_path / "out")
+    platform = project / "infra" / "aistarter_infra" / "platform"
+    assert sorted(p.stem for p in platform.glob("*.py") if p.stem in {"aws", "gcp", "azure"}) == (
+        [] if cloud == "existing" else [cloud])
+    imported = subprocess.run([sys.executable, "-c", "import aistarter_infra.platform, aistarter_infra.program"],
+                              cwd=project / "infra", capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
