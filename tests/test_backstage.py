@@ -139,7 +139,8 @@ def test_fetch_steps_point_at_the_template_tree_and_infra_library_next_to_this_f
 
 def test_committed_template_yaml_is_the_generated_one() -> None:
     committed = TEMPLATE_FILE.read_text(encoding="utf-8")
-    assert committed == template_text(), "backstage/template.yaml is stale: run `aistarter backstage --write`"
+    assert committed == template_text(), (
+        "backstage/template.yaml is stale: run `aistarter backstage --write backstage/`")
     assert yaml.safe_load(committed) == _template()
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from aistarter.answers import validate
@@ -62,7 +63,8 @@ def test_cli_json_and_exit_code(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["ok"] is True
     (project / "app" / "bad.py").write_text("import os\n")
-    bad = CliRunner().invoke(main, ["check", str(project), "--step", "lint", "--format", "json"])
+    bad = CliRunner().invoke(main, ["check", str(project), "--step", "lint", "--format", "json",
+                                    "--python", sys.executable])
     assert bad.exit_code == 1
     payload = json.loads(bad.output)
     assert payload["ok"] is False and "app/bad.py" in payload["steps"][0]["detail"]
@@ -94,3 +96,75 @@ def test_infra_render_command_writes_validated_manifests(tmp_path: Path) -> None
 def test_infra_render_refuses_a_folder_without_infra(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["infra", "render", str(tmp_path)])
     assert result.exit_code == 2 and "has no infra/aistarter_infra" in result.output
+
+
+def _mini_project(root: Path, test_source: str) -> Path:
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_x.py").write_text(test_source)
+    return root
+
+
+def test_skipped_tests_make_the_step_skipped_with_the_reason_never_ok(tmp_path: Path) -> None:
+    project = _mini_project(tmp_path / "p", "import pytest\n\ndef test_a():\n    pass\n\n"
+                            "def test_b():\n    pytest.skip('checkov not found: pip install checkov')\n")
+    result = check(project, ("tests",), sys.executable)[0]
+    assert result.status == "skipped" and result.ok
+    assert "1 passed" in result.detail and "checkov not found: pip install checkov" in result.detail
+
+
+def test_failures_are_read_from_junit_xml(tmp_path: Path) -> None:
+    project = _mini_project(tmp_path / "p", "def test_fine():\n    pass\n\ndef test_broken():\n    assert 0\n")
+    result = check(project, ("tests",), sys.executable)[0]
+    assert result.status == "failed" and "tests.test_x::test_broken" in result.detail
+    assert "1 passed" in result.detail and "1 failed" in result.detail
+
+
+def test_a_missing_tests_folder_is_skipped_not_ok(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    result = check(tmp_path / "p", ("infra",), sys.executable)[0]
+    assert result.status == "skipped" and "no infra/tests/" in result.detail
+
+
+def test_check_makes_and_reuses_the_projects_own_environment(tmp_path: Path) -> None:
+    from aistarter.check import ENV_DIR, project_environment
+
+    project = tmp_path / "p"
+    (project / "mini").mkdir(parents=True)
+    (project / "mini" / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
+        '[project]\nname = "mini"\nversion = "0"\n\n[project.optional-dependencies]\ndev = []\n'
+        '\n[tool.hatch.build.targets.wheel]\npackages = ["mini"]\n')
+    steps: list[str] = []
+    python = project_environment(project, steps.append)
+    assert python.is_relative_to(project / ENV_DIR) and any("installing" in s for s in steps)
+    steps.clear()
+    assert project_environment(project, steps.append) == python and steps == [], "reused, not reinstalled"
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + "\n# changed\n")
+    project_environment(project, steps.append)
+    assert any("installing" in s for s in steps), "a changed requirement file refreshes the environment"
+
+
+@pytest.mark.slow
+def test_check_passes_on_a_fresh_project_with_nothing_but_aistarter(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README's install gives aistarter only: check must make the project's environment itself.
+    monkeypatch.delenv("AISTARTER_CHECKOV", raising=False)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent.parent / "nonexistent") + ":/usr/bin:/bin")
+    project = fresh(tmp_path)
+    result = CliRunner().invoke(main, ["check", str(project), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    steps = {s["step"]: s for s in json.loads(result.stdout)["steps"]}
+    assert steps["tests"]["status"] in {"ok", "skipped"} and steps["lint"]["status"] == "ok"
+    assert steps["infra"]["status"] == "skipped" and "pip install checkov" in steps["infra"]["detail"]
+
+
+def test_infra_render_says_why_it_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aistarter.infra import why_failed
+
+    assert "cannot import pulumi" in why_failed("", "ModuleNotFoundError: No module named 'pulumi'\n", "py")
+    monkeypatch.setenv("AISTARTER_CHECKOV", str(tmp_path / "no-checkov-here"))
+    project = generate(validate({"cloud": "existing"}), tmp_path / "p").path
+    result = CliRunner().invoke(main, ["infra", "render", str(project), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "infra render failed: checkov is not installed" in result.output and "pipx install checkov" in result.output

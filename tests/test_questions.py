@@ -106,7 +106,7 @@ def test_cookiecutter_json_offers_every_choice() -> None:
         pytest.param({"providers": ["openai", "openai"]}, "lists a provider twice", id="duplicate-provider"),
         pytest.param({"project_name": "../escape"}, "invalid value for project_name: '../escape'", id="path-escape"),
         pytest.param({"project_name": "a/b"}, "use letters, digits, spaces", id="path-separator"),
-        pytest.param({"project_name": "!!!"}, "starting with a letter or digit", id="empty-slug"),
+        pytest.param({"project_name": "!!!"}, "starting with a letter", id="empty-slug"),
         pytest.param({"project_name": 'say "hi": now'}, "use letters, digits, spaces", id="quotes-and-colons"),
         pytest.param({"prompt_versioning": "perhaps"},
                      "invalid value for prompt_versioning: 'perhaps' (allowed: true or", id="bad-bool"),

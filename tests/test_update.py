@@ -128,3 +128,56 @@ def test_cli_update_exit_codes(tmp_path: Path) -> None:
     assert "from aistarter 0.0.9" in ok.output
     log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True).stdout
     assert "Update to aistarter" in log
+
+
+def test_an_aborted_update_is_redone_not_reported_as_up_to_date(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p").path
+    readme = project / "README.md"
+    # A user edit on a line the --set changes, so the update conflicts and the user aborts the merge.
+    settings = project / ".env.example"
+    settings.write_text(settings.read_text().replace("FALLBACK=", "FALLBACK_MINE=", 1))
+    commit_all(project, "my env")
+    head = git(project, "rev-parse", "HEAD").stdout
+    first = update(project, {"providers": ["openai", "anthropic"]})
+    if first.conflicts:
+        git(project, "merge", "--abort")
+    else:  # no conflict on this template: undo the merge, which leaves the same state as an abort
+        git(project, "reset", "-q", "--hard", "HEAD~1")
+    assert git(project, "rev-parse", "HEAD").stdout == head and "anthropic" not in readme.read_text().lower()
+
+    again = update(project, {"providers": ["openai", "anthropic"]})
+
+    assert again.changed, "the render was never applied: the update must be redone"
+    assert "- anthropic" in (project / ".aistarter" / "answers.yml").read_text() or again.conflicts
+
+
+def test_fresh_clone_finds_the_last_applied_render_as_base(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("## Tests", "## Tests (ours)"))
+    commit_all(project, "retitle")
+    assert update(project).conflicts == ["README.md"]
+    text = readme.read_text()
+    resolved = text[:text.index("<<<<<<<")] + "## Tests (ours)\n" + text[text.index(">>>>>>>"):].split("\n", 1)[1]
+    readme.write_text(resolved)
+    commit_all(project, "resolved: keep our title")
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
+    assert git(clone, "rev-parse", "--verify", "--quiet", "aistarter/template", check=False).returncode != 0
+
+    result = update(clone, {"providers": ["openai", "anthropic"]})
+
+    assert result.changed and result.conflicts == [], "the conflict resolved before the clone must not come back"
+    assert "## Tests (ours)" in (clone / "README.md").read_text()
+
+
+def test_untracked_files_do_not_block_unless_in_the_way_and_then_are_named(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    (project / "app.db-wal").write_text("sqlite journal")
+    (project / "app" / "__main__.py").write_text("mine, untracked")  # the new release adds this file
+    with pytest.raises(UpdateError, match=r"untracked files would be overwritten by the update: app/__main__.py;"):
+        update(project)
+    (project / "app" / "__main__.py").unlink()
+    assert update(project).conflicts == []
+    assert (project / "app.db-wal").read_text() == "sqlite journal"

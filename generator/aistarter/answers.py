@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .questions import QUESTION_BY_KEY, Answers, Question, missing_keys
+from .questions import INVALID_COMBINATIONS, QUESTION_BY_KEY, QUESTIONS, Answers, Question, missing_keys
 
 
 class AnswerError(ValueError):
@@ -23,11 +23,28 @@ def _unknown_key(key: str) -> AnswerError:
     return AnswerError(f"unknown key '{key}'{hint}")
 
 
+def _canonical(question: Question, value: Any) -> Any:
+    # Choices match case-insensitively (`RAG` is `rag`); anything else is left for pydantic to refuse by name.
+    if isinstance(value, str) and question.choices:
+        by_lower = {choice.lower(): choice for choice in question.choices}
+        return by_lower.get(value.strip().lower(), value)
+    return value
+
+
 def coerce_text(question: Question, raw: str) -> Any:
     """Turn text from --set or a prompt into the shape the model validates; pydantic does the rest."""
     if question.kind == "multi":
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    return raw
+        return [_canonical(question, part.strip()) for part in raw.split(",") if part.strip()]
+    return _canonical(question, raw)
+
+
+def coerce_value(question: Question, value: Any) -> Any:
+    """The same for a value from a YAML/JSON file, which may already be a list, number or bool."""
+    if isinstance(value, str):
+        return coerce_text(question, value)
+    if isinstance(value, list):
+        return [_canonical(question, item) for item in value]
+    return value
 
 
 def parse_set_options(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -49,6 +66,8 @@ def load_answers_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AnswerError(f"answers file {path}: cannot read it ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raise AnswerError(f"answers file {path}: not UTF-8 text; give a YAML or JSON file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -66,8 +85,7 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     for key, value in data.items():
         if key not in QUESTION_BY_KEY:
             raise _unknown_key(str(key))
-        question = QUESTION_BY_KEY[key]
-        values[key] = coerce_text(question, value) if isinstance(value, str) else value
+        values[key] = coerce_value(QUESTION_BY_KEY[key], value)
     return values
 
 
@@ -95,7 +113,46 @@ def validate(values: Mapping[str, Any]) -> Answers:
     try:
         return Answers.model_validate(dict(values))
     except ValidationError as exc:
-        raise AnswerError(_describe(exc.errors()[0])) from None
+        errors = exc.errors()
+        if all(not error["loc"] for error in errors):
+            # Cross-field rules: name every broken one, so one run shows all that needs fixing.
+            broken = broken_rules({q.key: values.get(q.key, q.default) for q in QUESTIONS}, set(QUESTION_BY_KEY))
+            if broken:
+                raise AnswerError("; ".join(broken)) from None
+        raise AnswerError("; ".join(dict.fromkeys(_describe(error) for error in errors))) from None
+
+
+class _Reading:
+    """Answer values read by attribute, remembering which keys a rule looked at."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+        self.read: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._values:
+            raise AttributeError(name)
+        self.read.add(name)
+        return self._values[name]
+
+
+def broken_rules(values: Mapping[str, Any], known: set[str]) -> list[str]:
+    """Messages of the cross-field rules these values break, counting only rules decided by `known` keys alone.
+
+    `values` holds every key (unknown ones at their defaults). A rule is decided when every key it read is known:
+    a rule is a pure function of what it reads, so the unknown keys cannot change its outcome. That lets the
+    questionnaire check each rule as soon as its inputs are answered, whatever keys future rules use.
+    """
+    broken = []
+    for combo in INVALID_COMBINATIONS:
+        reading = _Reading(values)
+        try:
+            applies = combo.applies(reading)  # type: ignore[arg-type]
+        except (AttributeError, TypeError, ValueError):
+            continue  # a value of the wrong type: the per-key check reports it
+        if applies and reading.read <= known:
+            broken.append(combo.message)
+    return broken
 
 
 def check_one(key: str, value: Any) -> None:
@@ -124,3 +181,13 @@ def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
 def recorded(answers: Answers) -> dict[str, Any]:
     """Answers as written into a generated project, so `update` can replay them."""
     return answers.model_dump(mode="json")
+
+
+def parsed(key: str, value: Any) -> Any:
+    """A checked answer in the type the model holds (prompt text "1000" -> 1000), for rules that compare values."""
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(Answers.model_fields[key].annotation).validate_python(value)
+    except ValidationError:
+        return value

@@ -7,6 +7,7 @@ what that project would deploy, whatever aistarter version is installed now.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,12 @@ from pathlib import Path
 
 class InfraError(RuntimeError):
     """The project has no infra to render."""
+
+
+def infra_python(project: Path) -> str:
+    """The project's own environment when `aistarter check` made it (it has the infra requirements), else ours."""
+    own = project.resolve() / ".aistarter" / "venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    return str(own) if own.exists() else sys.executable
 
 
 def _infra(project: Path) -> tuple[Path, dict[str, str]]:
@@ -26,7 +33,7 @@ def _infra(project: Path) -> tuple[Path, dict[str, str]]:
 
 def render_command(project: Path, out: Path, checkov: bool) -> tuple[list[str], dict[str, str]]:
     infra, env = _infra(project)
-    cmd = [sys.executable, "-m", "aistarter_infra", str(infra / "app"), "--out", str(out.resolve())]
+    cmd = [infra_python(project), "-m", "aistarter_infra", str(infra / "app"), "--out", str(out.resolve())]
     if not checkov:
         cmd.append("--no-checkov")
     if (infra / "platform" / "Pulumi.yaml").is_file():
@@ -45,13 +52,31 @@ def rehearse_command(project: Path, stack: str | None, fmt: str, keep: bool) -> 
     return cmd, env
 
 
-def render_infra(project: Path, out: Path, checkov: bool = True) -> int:
-    """Render every stack to YAML under `out`, validate it, and return the library's exit code (0 ok, 1, 2)."""
+def render_infra(project: Path, out: Path, checkov: bool = True) -> tuple[int, str]:
+    """Render every stack to YAML under `out` and validate it: (the library's exit code, why it is not 0)."""
     cmd, env = render_command(project, out, checkov)
-    return subprocess.run(cmd, env=env, check=False).returncode
+    done = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    return done.returncode, "" if done.returncode == 0 else why_failed(done.stdout, done.stderr, cmd[0])
 
 
 def rehearse_infra(project: Path, stack: str | None = None, fmt: str = "table", keep: bool = False) -> int:
     """Run the project's own workloads as its manifests declare them; the library's exit code (0 ok, 1, 2)."""
     cmd, env = rehearse_command(project, stack, fmt, keep)
     return subprocess.run(cmd, env=env, check=False).returncode
+
+
+def why_failed(stdout: str, stderr: str, python: str) -> str:
+    missing = re.search(r"No module named '([\w.]+)'", stderr)
+    if missing:
+        return (f"{python} cannot import {missing.group(1)}: run `aistarter check` once (it makes the project's "
+                ".aistarter/venv with the infra requirements) or pip install -r infra/app/requirements.txt")
+    if "checkov: not run" in stdout:
+        return "checkov is not installed (see the checkov line above), or pass --no-checkov"
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    if errors:
+        return errors[-1].removeprefix("error:").strip()
+    if re.search(r"^\s+\S", stdout, re.MULTILINE):
+        return "validation found problems (listed above)"
+    lines = stderr.strip().splitlines()
+    return lines[-1] if lines else "the infra library exited with an error"

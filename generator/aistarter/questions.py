@@ -36,14 +36,20 @@ def _slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]*")
+PROJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 _.-]*")
+# The slug plus the longest suffix the infra adds ("-platform") must stay a Kubernetes DNS label (63 characters)
+# and a Helm release name (53); 40 leaves room for both.
+PROJECT_NAME_MAX = 40
 
 
 def _check_project_name(name: str) -> str:
-    # The name lands in a folder name, Python strings, YAML and TOML: a plain alphabet keeps it valid in all of them,
-    # and no '/', '\\' or '..' means it can never walk out of DIR.
-    if ".." in name or not PROJECT_NAME.fullmatch(name):
-        raise ValueError("use letters, digits, spaces, '-', '_' or '.', starting with a letter or digit, and no '..'")
+    # The name lands in a folder name, Python strings, YAML, TOML, Pulumi project names and Kubernetes names: a plain
+    # alphabet starting with a letter (Kubernetes service names must) keeps it valid in all of them, and no '/', '\\'
+    # or '..' means it can never walk out of DIR.
+    if ".." in name or not PROJECT_NAME.fullmatch(name) or not _slugify(name):
+        raise ValueError("use letters, digits, spaces, '-', '_' or '.', starting with a letter, and no '..'")
+    if len(name) > PROJECT_NAME_MAX:
+        raise ValueError(f"at most {PROJECT_NAME_MAX} characters (it becomes Kubernetes and Helm names)")
     return name
 
 
@@ -120,7 +126,8 @@ class Answers(BaseModel):
         "steady", "scaling", "Spiky traffic makes paying for idle GPUs expensive."
     )
     self_hosted: Literal["none", "small", "large"] = _q(
-        "none", "scaling", "Self-host a model: small fits one GPU, large needs several (tensor parallel)."
+        "none", "scaling", "Self-host a model: small fits one GPU, large needs several (tensor parallel).",
+        when="'local' in providers",
     )
     model: ModelName = _q(  # type: ignore[valid-type]
         "auto", "scaling", "Open-weight model to self-host (catalog name); auto picks by size.", when=SELF_HOSTING,
@@ -258,7 +265,9 @@ class Question:
             return f"auto or {what} from {_num(self.minimum)} to {_num(self.maximum)}"
         if self.kind == "bool":
             return "true or false"
-        return "any text"
+        if self.key == "project_name":
+            return f"letters, digits, spaces, '-', '_' or '.', starting with a letter, {PROJECT_NAME_MAX} at most"
+        return "any one-line text"
 
 
 def _read_questions() -> tuple[Question, ...]:

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,6 +127,18 @@ def _vendor_infra_library(project: Path) -> None:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
 
 
+CLOUD_MODULES = ("aws", "gcp", "azure")
+
+
+def _keep_only_the_chosen_cloud(project: Path, cloud: str) -> None:
+    # platform/program.py imports the cloud module by name, so the other clouds' modules are dead weight in a
+    # project (and name SDKs its requirements.txt does not list); cloud=existing needs none of them.
+    platform = project / "infra" / "aistarter_infra" / "platform"
+    for name in CLOUD_MODULES:
+        if name != cloud and (platform / f"{name}.py").is_file():
+            (platform / f"{name}.py").unlink()
+
+
 def _git(project: Path, *args: str) -> None:
     env = {**os.environ, "GIT_AUTHOR_NAME": "aistarter", "GIT_AUTHOR_EMAIL": "aistarter@localhost",
            "GIT_COMMITTER_NAME": "aistarter", "GIT_COMMITTER_EMAIL": "aistarter@localhost"}
@@ -153,6 +165,7 @@ def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *
     blueprint = decide(answers)
     project = run_engine(engine, template_context(blueprint, answers, version), out_dir, template)
     _vendor_infra_library(project)
+    _keep_only_the_chosen_cloud(project, answers.cloud)
     return project
 
 
@@ -161,23 +174,30 @@ class Generated:
     path: Path
     files: list[str]
     committed: bool
+    # Files that existed at the destination with other content and were replaced (only with --force).
+    overwritten: list[str] = field(default_factory=list)
+    # The destination already had a git repository; it was left exactly as it was.
+    kept_git: bool = False
 
 
 def list_files(project: Path) -> list[str]:
+    """The project's own files: not .git, and not the environment `aistarter check` keeps in .aistarter/venv."""
     return sorted(p.relative_to(project).as_posix() for p in project.rglob("*")
-                  if p.is_file() and ".git" not in p.relative_to(project).parts)
+                  if p.is_file() and ".git" not in p.relative_to(project).parts
+                  and p.relative_to(project).parts[:2] != (".aistarter", "venv"))
 
 
 def check_destination(dest: Path, force: bool) -> None:
     if dest.exists() and not dest.is_dir():
         raise AnswerError(f"destination {dest} is a file; choose a folder path")
     if dest.is_dir() and any(dest.iterdir()) and not force:
-        raise AnswerError(f"destination {dest} is not empty; choose an empty folder or pass --force to replace it")
+        raise AnswerError(f"destination {dest} is not empty; choose an empty folder, or pass --force to write into "
+                          "it (files the template does not produce and .git are kept)")
 
 
 @contextmanager
 def _staging(near: Path) -> Iterator[Path]:
-    # Same filesystem as the destination, so the final rename is atomic.
+    # Same filesystem as the destination, so the final renames are atomic.
     near.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".aistarter-", dir=near))
     try:
@@ -189,32 +209,72 @@ def _staging(near: Path) -> Iterator[Path]:
 def plan(answers: Answers, engine: Engine = "copier") -> list[str]:
     """The file list `new` would write, rendered in a throwaway folder."""
     with tempfile.TemporaryDirectory(prefix="aistarter-plan-") as tmp:
-        return list_files(render_project(answers, Path(tmp), engine))
+        return list_files(render_project(answers, Path(tmp) / "out", engine))
+
+
+def _clashes(project: Path, dest: Path, files: list[str]) -> list[str]:
+    """Paths where the destination has a folder where the render has a file, or a file where it has a folder."""
+    found = []
+    for name in files:
+        target = dest / name
+        if target.is_dir() and not target.is_symlink():
+            found.append(f"{name} (a folder here, a file in the template)")
+            continue
+        for parent in Path(name).parents:
+            if parent != Path(".") and (dest / parent).exists() and not (dest / parent).is_dir():
+                found.append(f"{parent.as_posix()} (a file here, a folder in the template)")
+                break
+    return sorted(set(found))
+
+
+def _write_into(project: Path, dest: Path, files: list[str]) -> list[str]:
+    """Move each rendered file into an existing folder; returns the files whose old content was replaced.
+
+    Only the files the template produces are touched: everything else at dest, `.git` above all, stays.
+    Each move is an atomic rename, so a file is either the old one or the new one, never half-written.
+    """
+    overwritten = [name for name in files
+                   if (dest / name).exists() and (dest / name).read_bytes() != (project / name).read_bytes()]
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(project / name, target)
+    return overwritten
 
 
 def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: bool = False, *,
              template: Path | None = None, version: str = __version__) -> Generated:
+    """Render into dest. A new dest appears whole or not at all; an existing one is written into, never replaced.
+
+    An existing folder is never renamed or deleted (a shell whose cwd it is keeps working), and with --force only
+    the files the template produces are written: the user's other files and their `.git` survive.
+    """
     dest = dest.resolve()
     check_destination(dest, force)
-    with _staging(dest.parent) as staging:
+    existing = dest.is_dir()
+    has_git = (dest / ".git").exists()
+    # Staging inside an existing dest keeps every rename on one filesystem, and works for `new .` even when the
+    # parent folder is not writable.
+    with _staging(dest if existing else dest.parent) as staging:
         try:
             project = render_project(answers, staging / "out", engine, template=template, version=version)
-            committed = _first_commit(project, version)
+            committed = False if has_git else _first_commit(project, version)
         except (OSError, subprocess.CalledProcessError, RenderError) as exc:
             raise RenderError(f"generation failed, nothing written to {dest}: {exc}") from exc
         except Exception as exc:  # engine errors (Jinja, copier, cookiecutter) have no common base class
             raise RenderError(f"generation failed, nothing written to {dest}: {type(exc).__name__}: {exc}") from exc
         files = list_files(project)
-        old = staging / "replaced"
-        if dest.exists():
-            dest.rename(old)  # kept until the new project is in place, so --force never loses both
-        try:
+        if not existing:
             project.rename(dest)
-        except OSError:
-            if old.exists():
-                old.rename(dest)
-            raise
-    return Generated(path=dest, files=files, committed=committed)
+            return Generated(path=dest, files=files, committed=committed)
+        clashes = _clashes(project, dest, files)
+        if clashes:
+            raise RenderError(f"nothing written to {dest}: move these out of the way first: {', '.join(clashes)}")
+        overwritten = _write_into(project, dest, files)
+        if committed:
+            # The render's own repository holds the pristine commit; the user's other files stay untracked.
+            os.replace(project / ".git", dest / ".git")
+    return Generated(path=dest, files=files, committed=committed, overwritten=overwritten, kept_git=has_git)
 
 
 def write_template_metadata() -> None:

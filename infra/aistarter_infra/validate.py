@@ -111,6 +111,12 @@ class CheckovMissing(RuntimeError):
     """checkov is not installed where we look; the message says how to install it."""
 
 
+# checkov pins an old `packaging` that conflicts with pulumi, so it lives outside the project's environment.
+CHECKOV_HINT = ("checkov not found: install it in its own environment (pipx install checkov, or python3 -m venv "
+                ".venv-checkov && .venv-checkov/bin/pip install checkov) and put it on PATH or set "
+                "AISTARTER_CHECKOV to the executable")
+
+
 def find_checkov() -> str | None:
     """`AISTARTER_CHECKOV` (path to the executable in its own venv), else `checkov` on PATH."""
     env = os.environ.get("AISTARTER_CHECKOV")
@@ -142,8 +148,7 @@ def run_checkov(manifests: list[dict[str, Any]], checkov: str | None = None,
     """Scan the manifests with checkov's kubernetes framework; only documented skips may fail."""
     exe = checkov or find_checkov()
     if not exe:
-        raise CheckovMissing("checkov not found: python3 -m venv /work/checkov-venv && /work/checkov-venv/bin/pip "
-                             "install checkov, then export AISTARTER_CHECKOV=/work/checkov-venv/bin/checkov")
+        raise CheckovMissing(CHECKOV_HINT)
     skips = load_skips(skips_file)
     with tempfile.TemporaryDirectory(prefix="aistarter-checkov-") as tmp:
         target = Path(tmp) / "manifests.yaml"

@@ -26,11 +26,10 @@ def require(condition: bool, message: str) -> None:
 
 @pytest.fixture(scope="session")
 def checkov_exe() -> str:
-    from aistarter_infra.validate import find_checkov
+    from aistarter_infra.validate import CHECKOV_HINT, find_checkov
 
     exe = find_checkov()
-    require(exe is not None, "checkov not found: create its own venv (python3 -m venv /work/checkov-venv && "
-            "/work/checkov-venv/bin/pip install checkov) and set AISTARTER_CHECKOV=/work/checkov-venv/bin/checkov")
+    require(exe is not None, CHECKOV_HINT)
     assert exe is not None
     return exe
 

@@ -294,3 +294,70 @@ def get_settings() -> Settings:
         raise SystemExit(f"invalid setting {name}: {err['msg']}") from None
     refuse_toys(settings)
     return settings
+
+
+def _settings_classes() -> list[type[BaseSettings]]:
+    """Settings, then every `app/<package>/config.py` settings class this project has (memory, jobs, telemetry)."""
+    import importlib
+    import pkgutil
+
+    import app
+
+    found: list[type[BaseSettings]] = [Settings]
+    for package in sorted(m.name for m in pkgutil.iter_modules(app.__path__) if m.ispkg):
+        try:
+            module = importlib.import_module(f"app.{package}.config")
+        except ModuleNotFoundError:
+            continue
+        found += [value for value in vars(module).values() if isinstance(value, type)
+                  and issubclass(value, BaseSettings) and value.__module__ == module.__name__]
+    return found
+
+
+def env_names(cls: type[BaseSettings]) -> dict[str, str]:
+    """Field name -> the environment variable it is read from (its first alias, if it has any)."""
+    names = {}
+    for name, field in cls.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            alias = next((c for c in alias.choices if isinstance(c, str)), None)
+        names[name] = (alias if isinstance(alias, str) else name).upper()
+    return names
+
+
+def env_example() -> str:
+    """Every setting as NAME=default, with its description: `.env.example` lists the same names
+    (tests/test_env_example.py compares them)."""
+    import json
+
+    lines = ["# Every setting with its default (python -m app.settings --env-example). Copy to .env and change",
+             "# what you need; with no provider key set, the offline `fake` provider answers. Never commit .env."]
+    seen: set[str] = set()
+    for cls in _settings_classes():
+        lines.append(f"\n# --- {cls.__name__}")
+        names = env_names(cls)
+        for name, field in cls.model_fields.items():
+            if names[name] in seen:  # read by two classes (OPENAI_API_KEY, TRACE_CONTENT): listed once
+                continue
+            seen.add(names[name])
+            default = field.get_default(call_default_factory=True)
+            if default is None or isinstance(default, SecretStr):
+                value = ""
+            elif isinstance(default, bool):
+                value = str(default).lower()
+            elif isinstance(default, list | dict):
+                value = json.dumps(default, separators=(",", ":"))
+            else:
+                value = str(default)
+            if field.description:
+                lines.append(f"# {field.description}")
+            lines.append(f"{names[name]}={value}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--env-example"]:
+        sys.exit("usage: python -m app.settings --env-example > .env.example")
+    sys.stdout.write(env_example())
