@@ -22,7 +22,7 @@ def _generation(args: argparse.Namespace) -> dict[str, Any]:
 def _gateway(args: argparse.Namespace) -> dict[str, Any]:
     from . import gateway
 
-    return gateway.run(quick=args.quick, contenders=args.contenders)
+    return gateway.run(quick=args.quick, contenders=args.contenders, scenario=args.scenario)
 
 
 def _footprint(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="fewer streams per level; for a smoke run, not for numbers")
     parser.add_argument("--contenders", default="",
                         help="gateway: comma-separated subset of direct,minimal,metered,full,litellm (default: all)")
+    parser.add_argument("--scenario", default="all", choices=["all", "loopback", "tls-rtt"],
+                        help="gateway: loopback stub, or HTTPS behind a 20 ms round-trip proxy (default: both)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")

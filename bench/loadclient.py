@@ -2,8 +2,11 @@
 
 `python -m bench.loadclient --url URL --concurrency C --rounds R --tokens N` prints one JSON object on stdout:
 per-stream TTFT (request sent -> first content token), inter-chunk gaps, chunk count and whether the text
-arrived complete and in order. With `--hold`, it opens the streams, prints `{"ready": n}` once each has its first
-token, waits for a line on stdin, then reads them to the end (the parent samples server memory in between).
+arrived complete and in order. `--warmup-rounds` runs untimed rounds first on the same pooled
+connections; `--cafile` trusts the benchmark's self-signed certificate for an https URL;
+`--proxy-stats-port` reports what bench/tlsproxy.py saw upstream during the timed rounds. With `--hold`, it
+opens the streams, prints `{"ready": n}` once each has its first token, waits for a line on stdin, then reads
+them to the end (the parent samples server memory in between).
 aiohttp because its per-chunk cost is lower than httpx's; the client's own cost is the same for every contender.
 """
 
@@ -13,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import ssl
 import sys
 import time
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from .stub_upstream import expected_text
+from .tlsproxy import read_stats
 
 
 async def _one(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], tokens: int,
@@ -80,9 +85,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     headers = {"content-type": "application/json"}
     if args.api_key:
         headers["authorization"] = f"Bearer {args.api_key}"
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    ssl_context: ssl.SSLContext | bool = True
+    if args.cafile:
+        ssl_context = ssl.create_default_context(cafile=args.cafile)
+    connector = aiohttp.TCPConnector(limit=0, force_close=False, ssl=ssl_context)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
     streams: list[dict[str, Any]] = []
+    upstream: dict[str, int] | None = None
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         if args.hold:
             firsts = [asyncio.Event() for _ in range(args.concurrency)]
@@ -98,10 +107,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
             streams = list(await asyncio.gather(*tasks))
         else:
+            # Untimed rounds first, so a pooled client starts with warm connections (the tls-rtt baseline).
+            for _ in range(args.warmup_rounds):
+                await asyncio.gather(*(_one(session, args.url, body, headers, args.tokens, None, args.timeout)
+                                       for _ in range(args.concurrency)))
+            before = read_stats(args.proxy_stats_port) if args.proxy_stats_port else None
             for _ in range(args.rounds):
                 streams += await asyncio.gather(*(_one(session, args.url, body, headers, args.tokens, None,
                                                        args.timeout) for _ in range(args.concurrency)))
-    return {"concurrency": args.concurrency, "rounds": args.rounds, "streams": streams}
+            if before is not None:
+                after = read_stats(args.proxy_stats_port)
+                upstream = {key: after[key] - before[key] for key in before}
+    return {"concurrency": args.concurrency, "rounds": args.rounds, "streams": streams, "upstream": upstream}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,6 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", type=int, required=True, help="tokens the stub sends (to check completeness)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per stream before it counts as lost")
     parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--cafile", default="", help="CA bundle for an https URL (the benchmark's own certificate)")
+    parser.add_argument("--proxy-stats-port", type=int, default=0,
+                        help="bench.tlsproxy stats port: report the connections and TLS handshakes it saw during "
+                             "the timed rounds only")
+    parser.add_argument("--warmup-rounds", type=int, default=0, help="untimed rounds before the timed ones")
     args = parser.parse_args(argv)
     try:
         import uvloop  # a cheaper event loop keeps the client's own share of the 2 cores small

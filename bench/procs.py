@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -25,11 +26,12 @@ def free_port() -> int:
 
 
 def http_json(url: str, payload: bytes | None = None, timeout: float = 5.0,
-              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+              headers: dict[str, str] | None = None, cafile: str = "") -> tuple[int, bytes]:
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
     request = urllib.request.Request(url, data=payload, method="POST" if payload is not None else "GET",
                                      headers={"content-type": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:  # noqa: S310 (loopback only)
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -47,14 +49,14 @@ class Server:
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
-    def wait_ready(self, url: str, timeout: float = 90.0) -> None:
+    def wait_ready(self, url: str, timeout: float = 90.0, cafile: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise BenchError(f"{self.name} exited with {self.proc.returncode} before it was ready; "
                                  f"last log lines: {self.tail()}")
             try:
-                status, _ = http_json(url, timeout=2.0)
+                status, _ = http_json(url, timeout=2.0, cafile=cafile)
                 if status < 500:
                     return
             except (OSError, urllib.error.URLError):

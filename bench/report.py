@@ -135,6 +135,31 @@ def _gateway(gw: dict[str, Any]) -> list[str]:
     return out
 
 
+def _tls_rtt(tls: dict[str, Any]) -> list[str]:
+    out = ["### Scenario tls-rtt: HTTPS upstream behind a round trip", "",
+           f"The stub serves HTTPS (a certificate the benchmark makes) behind bench/tlsproxy.py, which adds a "
+           f"{tls.get('rtt_ms')} ms round trip like a remote provider; a new connection also waits one round trip "
+           "for its TCP handshake. The direct baseline is a pooled client whose TLS connections are already warm. "
+           "Connections and TLS handshakes are counted at the proxy during the timed rounds only.", "",
+           "| contender | c | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | new upstream conns per stream "
+           "| TLS handshakes per stream | complete |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for name, c in tls.get("contenders", {}).items():
+        if c.get("status") != "ok":
+            out.append(f"| {c.get('label', name)} | {_cell(c.get('status'))} | | | | | | | |")
+            continue
+        for level, s in c.get("levels", {}).items():
+            out.append(f"| {c.get('label', name)} | {level} | {_f(s.get('ttft_p50_ms'), 2)} | "
+                       f"{_f(s.get('ttft_p99_ms'), 2)} | {_f(s.get('added_ttft_p50_ms'), 2)} | "
+                       f"{_f(s.get('added_ttft_p99_ms'), 2)} | {_f(s.get('upstream_connections_per_stream'), 2)} | "
+                       f"{_f(s.get('tls_handshakes_per_stream'), 2)} | {s.get('complete')}/{s.get('streams')} |")
+    goals = tls.get("goals", {})
+    if goals:
+        out += ["", "Goals: " + "; ".join(f"{g.get('text', name)}: {_goal(g.get('met'))} ({g.get('detail', '')})"
+                                          for name, g in goals.items()) + "."]
+    return out
+
+
 def _footprint(fp: dict[str, Any]) -> list[str]:
     out = ["## Footprint", "",
            "| | installed distributions | `import` time | idle RSS per worker | install time (cold) |",
@@ -156,6 +181,8 @@ def render(results: dict[str, Any]) -> str:
     for key, fn in (("generation", _generation), ("gateway", _gateway), ("footprint", _footprint)):
         if isinstance(results.get(key), dict):
             lines += [""] + fn(results[key])
+            if key == "gateway" and isinstance(results[key].get("tls_rtt"), dict):
+                lines += [""] + _tls_rtt(results[key]["tls_rtt"])
     return "\n".join(lines) + "\n"
 
 
