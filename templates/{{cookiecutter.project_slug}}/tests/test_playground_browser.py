@@ -22,6 +22,8 @@ import pytest
 from tests.conftest import PROJECT, _unavailable
 from tests.servers import free_port
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
 
