@@ -128,6 +128,32 @@ async def shutdown() -> None:
         _runtime = None
 
 
+{%- if cookiecutter.vector_store != 'none' %}
+
+
+class RetrievalError(GatewayError):
+    """The user's documents could not be searched; answering without them would silently change the answer."""
+
+    status = 503
+    code = "retrieval_unavailable"
+
+
+async def _retrieve(tenant: str, query: str, k: int) -> list[memory.RetrievedChunk]:
+    # One bound for the whole search (embedding retries included), so a hanging embeddings endpoint
+    # cannot hold a chat request past the time the operator allowed one embeddings call.
+    limit_s = memory.get_memory_settings().embeddings_timeout_s
+    try:
+        with anyio.fail_after(limit_s):
+            return await memory.retrieve(tenant=tenant, query=query, k=k)
+    except TimeoutError:
+        log.warning("retrieval for tenant %s timed out after %.0f s", tenant, limit_s)
+        raise RetrievalError(f"document search did not answer within {limit_s:.0f} s; retry shortly") from None
+    except Exception as exc:  # embeddings endpoint down, vector store unreachable
+        log.warning("retrieval for tenant %s failed: %s: %s", tenant, type(exc).__name__, exc)
+        raise RetrievalError("document search is unavailable; retry shortly") from None
+{%- endif %}
+
+
 class Turn:
     """One interaction, from request to its provenance record (and usage row)."""
 
@@ -163,7 +189,7 @@ class Turn:
         system = prompt.text
 {%- if cookiecutter.vector_store != 'none' %}
         query = next((m.text() for m in reversed(self.request.messages) if m.role == "user"), "")
-        chunks = await memory.retrieve(tenant=self.tenant, query=query, k=settings.retrieval_k)
+        chunks = await _retrieve(self.tenant, query, settings.retrieval_k)
         if chunks:
             self.retrieved_document_ids = list(dict.fromkeys(str(c.document_id) for c in chunks))
             context = "\n\n".join(f"[{c.document_id}#{c.chunk_index}]\n{c.text}" for c in chunks)
