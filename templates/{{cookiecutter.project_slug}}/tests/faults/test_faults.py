@@ -247,7 +247,8 @@ def test_concurrent_identical_ids_get_one_answer_and_one_bill(stub: tuple[StubUp
         upstream.plan(name, *[Behaviour(first_delay=0.5)] * 40)
     secret = next(iter(keys.values()))
     ids = [uuid.uuid4().hex for _ in range(5)]
-    with server(server_env(database_url, stub_url, keys)) as app, ThreadPoolExecutor(20) as pool:
+    # A generous first-token timeout: the 0.5 s upstream delay must keep all 20 requests in flight together.
+    with server(server_env(database_url, stub_url, keys, timeout_s=5)) as app, ThreadPoolExecutor(20) as pool:
         outcomes = list(pool.map(lambda i: call(app.url, secret, stream=bool(i % 2), request_id=ids[i % 5]),
                                  range(20)))
         replays = [call(app.url, secret, stream=False, request_id=request_id) for request_id in ids]
@@ -255,8 +256,8 @@ def test_concurrent_identical_ids_get_one_answer_and_one_bill(stub: tuple[StubUp
     row = billed_tally(Row("concurrent identical ids", faults=20, requests=25), ledger, ids)
     row.notes.append(f"{len(upstream.calls)} upstream calls for {len(ids)} ids; "
                      f"statuses {sorted({o.status for o in outcomes})}")
-    # One answered turn per id (a turn may retry upstream inside; that is not a second answer).
-    assert all(len(turns.get(request_id, [])) == 1 for request_id in ids), turns
+    # One answered turn per id (a turn that failed before any answer frees the id; that is not an answer).
+    assert all(turns.get(request_id, []).count("ok") == 1 for request_id in ids), turns
     assert all(r.done for r in replays)
     assert all(o.status in (200, 409) for o in outcomes)
     finish(row)
