@@ -180,6 +180,7 @@ class Turn:
         self.abandon: Callable[[], Awaitable[None]] | None = None
         # A write is running in a worker thread (which cancellation does not stop) / has committed.
         self.writing = self.written = False
+        self._result: ChatResult | None = None
 
     async def prepare(self) -> None:
         settings = self.rt.settings
@@ -308,15 +309,19 @@ class Turn:
                                     "retry shortly with the same Idempotency-Key")
 
     def result(self) -> ChatResult:
+        # Built once: the stored copy (replayed for a reused request id) must equal the one sent.
+        if self._result is not None:
+            return self._result
         input_tokens, output_tokens, estimated = self.usage()
         assert self.trace.provider is not None and self.trace.model is not None
-        return ChatResult(
+        self._result = ChatResult(
             interaction_id=self.id, request_id=self.request_id, text="".join(self.summary.text),
             finish_reason=self.summary.finish_reason, provider=self.trace.provider, model=self.trace.model,
             response_model=self.summary.response_model, response_id=self.summary.response_id,
             input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=estimated,
             retrieved_document_ids=self.retrieved_document_ids,
         )
+        return self._result
 
 
 async def claim(request: ChatRequest, *, tenant: str, request_id: str) -> ChatResult | None:
