@@ -2,8 +2,8 @@
 usage metering + provenance record, written in one transaction before the answer is declared complete.
 
 Public interface:
-- `await complete(request, tenant=..., request_id=...) -> ChatResult`: the whole non-streaming path; the
-  request id is claimed first (see `app.idempotency`), so a reused id replays or is refused.
+- `await complete(request, tenant=..., request_id=...) -> ChatResult`: the whole non-streaming path; with
+  `idempotent=True` the request id is claimed first (see `app.idempotency`): a reused id replays or is refused.
 - `await claim(request, tenant=..., request_id=...) -> ChatResult | None`: claim a client-chosen id before
   `open_stream`; a result means "replay this, do not call the model".
 - `await open_stream(request, tenant=..., request_id=...) -> (Turn, events)`: the streaming path; the first
@@ -342,12 +342,14 @@ async def _prepare(turn: Turn) -> None:
 
 
 async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_key_id: str | None = None,
-                   idempotent: bool = True) -> ChatResult:
+                   idempotent: bool = False) -> ChatResult:
     """Answer one chat request end to end (gateway, metering, provenance) and return the result.
 
     Raises `GatewayError` subclasses (each carries an HTTP `status`) when no provider could answer; the
-    failed interaction is recorded before the error propagates. `idempotent=False` skips the claim for
-    ids the server generated itself (they cannot repeat).
+    failed interaction is recorded before the error propagates. `idempotent=True` claims the request id
+    first (a client-chosen id: replay or 409). Job workers leave it off: the job's lease already runs one
+    attempt at a time, and a claim left by a killed worker would block the retry; the usage row's unique
+    key still bills a retried item once.
     """
     if idempotent and (replayed := await claim(request, tenant=tenant, request_id=request_id)) is not None:
         return replayed
