@@ -2,8 +2,8 @@
 usage metering + provenance record, written in one transaction before the answer is declared complete.
 
 Public interface:
-- `await complete(request, tenant=..., request_id=...) -> ChatResult`: the whole non-streaming path; the
-  request id is claimed first (see `app.idempotency`), so a reused id replays or is refused.
+- `await complete(request, tenant=..., request_id=...) -> ChatResult`: the whole non-streaming path; with
+  `idempotent=True` the request id is claimed first (see `app.idempotency`): a reused id replays or is refused.
 - `await claim(request, tenant=..., request_id=...) -> ChatResult | None`: claim a client-chosen id before
   `open_stream`; a result means "replay this, do not call the model".
 - `await open_stream(request, tenant=..., request_id=...) -> (Turn, events)`: the streaming path; the first
@@ -140,6 +140,32 @@ async def shutdown() -> None:
         _runtime = None
 
 
+{%- if cookiecutter.vector_store != 'none' %}
+
+
+class RetrievalError(GatewayError):
+    """The user's documents could not be searched; answering without them would silently change the answer."""
+
+    status = 503
+    code = "retrieval_unavailable"
+
+
+async def _retrieve(tenant: str, query: str, k: int) -> list[memory.RetrievedChunk]:
+    # One bound for the whole search (embedding retries included), so a hanging embeddings endpoint
+    # cannot hold a chat request past the time the operator allowed one embeddings call.
+    limit_s = memory.get_memory_settings().embeddings_timeout_s
+    try:
+        with anyio.fail_after(limit_s):
+            return await memory.retrieve(tenant=tenant, query=query, k=k)
+    except TimeoutError:
+        log.warning("retrieval for tenant %s timed out after %.0f s", tenant, limit_s)
+        raise RetrievalError(f"document search did not answer within {limit_s:.0f} s; retry shortly") from None
+    except Exception as exc:  # embeddings endpoint down, vector store unreachable
+        log.warning("retrieval for tenant %s failed: %s: %s", tenant, type(exc).__name__, exc)
+        raise RetrievalError("document search is unavailable; retry shortly") from None
+{%- endif %}
+
+
 class Turn:
     """One interaction, from request to its provenance record (and usage row)."""
 
@@ -168,6 +194,7 @@ class Turn:
         self.abandon: Callable[[], Awaitable[None]] | None = None
         # A write is running in a worker thread (which cancellation does not stop) / has committed.
         self.writing = self.written = False
+        self._result: ChatResult | None = None
 
     async def prepare(self) -> None:
         settings = self.rt.settings
@@ -177,7 +204,7 @@ class Turn:
         system = prompt.text
 {%- if cookiecutter.vector_store != 'none' %}
         query = next((m.text() for m in reversed(self.request.messages) if m.role == "user"), "")
-        chunks = await memory.retrieve(tenant=self.tenant, query=query, k=settings.retrieval_k)
+        chunks = await _retrieve(self.tenant, query, settings.retrieval_k)
         if chunks:
             self.retrieved_document_ids = list(dict.fromkeys(str(c.document_id) for c in chunks))
             self.retrieved_chunks = [{"document_id": str(c.document_id), "chunk_index": c.chunk_index,
@@ -298,15 +325,19 @@ class Turn:
                                     "retry shortly with the same Idempotency-Key")
 
     def result(self) -> ChatResult:
+        # Built once: the stored copy (replayed for a reused request id) must equal the one sent.
+        if self._result is not None:
+            return self._result
         input_tokens, output_tokens, estimated = self.usage()
         assert self.trace.provider is not None and self.trace.model is not None
-        return ChatResult(
+        self._result = ChatResult(
             interaction_id=self.id, request_id=self.request_id, text="".join(self.summary.text),
             finish_reason=self.summary.finish_reason, provider=self.trace.provider, model=self.trace.model,
             response_model=self.summary.response_model, response_id=self.summary.response_id,
             input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=estimated,
             retrieved_document_ids=self.retrieved_document_ids, tool_calls=self.summary.tool_calls.calls(),
         )
+        return self._result
 
 
 async def claim(request: ChatRequest, *, tenant: str, request_id: str) -> ChatResult | None:
@@ -327,12 +358,14 @@ async def _prepare(turn: Turn) -> None:
 
 
 async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_key_id: str | None = None,
-                   idempotent: bool = True) -> ChatResult:
+                   idempotent: bool = False) -> ChatResult:
     """Answer one chat request end to end (gateway, metering, provenance) and return the result.
 
     Raises `GatewayError` subclasses (each carries an HTTP `status`) when no provider could answer; the
-    failed interaction is recorded before the error propagates. `idempotent=False` skips the claim for
-    ids the server generated itself (they cannot repeat).
+    failed interaction is recorded before the error propagates. `idempotent=True` claims the request id
+    first (a client-chosen id: replay or 409). Job workers leave it off: the job's lease already runs one
+    attempt at a time, and a claim left by a killed worker would block the retry; the usage row's unique
+    key still bills a retried item once.
     """
     if idempotent and (replayed := await claim(request, tenant=tenant, request_id=request_id)) is not None:
         return replayed

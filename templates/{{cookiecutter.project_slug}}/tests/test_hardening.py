@@ -118,3 +118,28 @@ def test_client_chosen_model_names_do_not_become_metric_labels(client: TestClien
                                                                               "aistarter_time_to_first_token_seconds")
               for s in m.samples}
     assert not any(label and "-mini-" in label for label in labels)
+{%- if cookiecutter.vector_store != 'none' %}
+
+
+@pytest.mark.parametrize("failure", ["hang", "error"])
+def test_a_failing_document_search_is_a_quick_503(client: TestClient, auth_headers: dict[str, str],
+                                                  monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    import time
+    from types import SimpleNamespace
+
+    import anyio
+
+    from app import memory
+
+    async def broken(**_: Any) -> list[Any]:
+        if failure == "hang":
+            await anyio.sleep(60)  # an embeddings endpoint that never answers
+        raise ConnectionError("embeddings endpoint refused the connection")
+
+    monkeypatch.setattr(memory, "retrieve", broken)
+    monkeypatch.setattr(memory, "get_memory_settings", lambda: SimpleNamespace(embeddings_timeout_s=0.5))
+    started = time.monotonic()
+    reply = post(client, auth_headers, "search my documents")
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "retrieval_unavailable"
+    assert time.monotonic() - started < 5 and "ConnectionError" not in reply.text
+{%- endif %}

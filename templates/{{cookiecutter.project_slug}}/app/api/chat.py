@@ -33,8 +33,8 @@ async def chat_completions(body: ChatRequest, request: Request,
             return EventStreamResponse(_replay_frames(replayed, include_usage), headers={**HEADERS, **headers})
         return JSONResponse(replayed.to_openai(), headers=headers)
     if not body.stream:
-        result = await service.complete(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id,
-                                        idempotent=False)
+        # Already claimed above when the client chose the id.
+        result = await service.complete(body, tenant=tenant, request_id=request_id, api_key_id=api_key_id)
         return JSONResponse(result.to_openai(), headers={"X-Interaction-Id": result.interaction_id})
     # Errors before the first chunk raise here and become a proper HTTP status (502/503/429), unless the request
     # was held past the keep-alive interval (a waking model): then they end the already started stream.

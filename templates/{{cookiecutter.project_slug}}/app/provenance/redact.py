@@ -88,7 +88,8 @@ def _phone(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    text = redact_emails(text)
+    """Redacted text, capped at MAX_CHARS: spans call this on the event loop, so its cost is bounded."""
+    text = redact_emails(cap(text))
     text = CARD.sub(_card, text)
     return PHONE.sub(_phone, text)
 
@@ -104,4 +105,4 @@ def keep(text: str | None, mode: Literal["full", "redacted", "metadata"]) -> str
     before redaction, which runs in the database worker thread with the rest of the record."""
     if text is None or mode == "metadata":
         return None
-    return text if mode == "full" else redact(cap(text))
+    return text if mode == "full" else redact(text)

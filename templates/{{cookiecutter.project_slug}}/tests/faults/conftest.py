@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import _DATABASE_URL
 from tests.faults.harness import REPORT, Ledger
 
 
@@ -30,7 +31,8 @@ def ledger(database_url: str) -> Iterator[Ledger]:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not REPORT:
         return
-    database = "postgresql" if (os.environ.get("DATABASE_URL") or "").startswith("postgres") else "sqlite"
+    # tests/conftest.py took DATABASE_URL out of the environment (so the app sees none) and kept it here.
+    database = "postgresql" if (_DATABASE_URL or "").startswith("postgres") else "sqlite"
     write = terminalreporter.write_line
     write("")
     write(f"fault report ({database}): scenario | faults | requests | usage expected/found | lost | "

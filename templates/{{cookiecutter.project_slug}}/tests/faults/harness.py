@@ -33,7 +33,6 @@ PROJECT = Path(__file__).resolve().parents[2]
 PROVIDERS: list[str] = [{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}]
 FIRST = PROVIDERS[0]
 MODEL = DEFAULT_PROVIDER_MODELS[FIRST]
-BILLING = {{ 'True' if cookiecutter.usage_billing != 'none' else 'False' }}
 
 
 def dockerfile_command() -> list[str]:
