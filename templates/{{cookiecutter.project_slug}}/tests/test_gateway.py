@@ -242,3 +242,14 @@ def test_fake_is_never_used_when_a_provider_is_configured(make_settings: Any) ->
     gateway = Gateway(make_settings(**upstream_settings("http://127.0.0.1:9", [FIRST])))
     assert not gateway.fake_active and "fake" not in gateway.providers
     assert Gateway(make_settings()).fake_active
+
+
+def test_upstream_error_text_stays_in_the_log(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    """An upstream 401/5xx body can quote the operator's key or internals: the tenant sees only the status."""
+    upstream, stub_url = stub
+    upstream.plan(FIRST, *[Behaviour(status=401)] * 3)
+    with live(providers=[FIRST], fallback=[], retries=0, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        response = chat(url, headers)
+    assert response.status_code == 502
+    message = response.json()["error"]["message"]
+    assert "HTTP 401" in message and "stub says" not in message, message

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import httpx
+
+log = logging.getLogger("app.gateway")
 
 
 @dataclass(frozen=True)
@@ -207,9 +210,13 @@ async def raise_for_status(provider: str, response: httpx.Response) -> None:
         pass
     status = response.status_code
     if status in (400, 422):
+        # The upstream's reason is about the client's own request (a bad tool schema, too many tokens): pass it on.
         raise ClientRequestError(f"{provider} rejected the request: {body}")
+    # Any other body is about our account or the provider's servers (an OpenAI 401 quotes part of the API key):
+    # the operator reads it in the log, the tenant gets only the status.
+    log.warning("%s answered HTTP %s: %s", provider, status, body)
     # 401/403/404 mean this provider is misconfigured: move on, but retrying it is pointless.
-    raise ProviderError(provider, f"HTTP {status}: {body}", status=status, retryable=status == 429 or status >= 500)
+    raise ProviderError(provider, f"HTTP {status}", status=status, retryable=status == 429 or status >= 500)
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
