@@ -13,7 +13,7 @@ from app import playground, service
 from app.api import chat, feedback, interactions, system{% if cookiecutter.usage_billing != 'none' %}, usage{% endif %}{% if cookiecutter.streaming == 'websocket' %}, ws{% endif %}
 from app.api.middleware import RequestContext, install_error_handlers
 {%- if cookiecutter.auth == 'api_key' %}
-from app.auth.ratelimit import LIMITER
+from app.auth.ratelimit import FAILED_AUTH, LIMITER
 {%- endif %}
 from app.db import base as db
 from app.metrics import serve_internal
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db.configure(settings.database_url)
 {%- if cookiecutter.auth == 'api_key' %}
     LIMITER.configure(settings.rate_limit_rps, settings.rate_limit_burst)
+    FAILED_AUTH.clear()
 {%- endif %}
 
     @asynccontextmanager
@@ -72,7 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             internal.shutdown()
             internal.server_close()
 
-    app = FastAPI(title="{{ cookiecutter.project_name }}", version="0.1.0", lifespan=lifespan)
+    # The interactive docs list every route and schema to anyone: development only.
+    docs = settings.app_env.strip().lower() != "production"
+    app = FastAPI(title="{{ cookiecutter.project_name }}", version="0.1.0", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(system.router)

@@ -78,6 +78,20 @@ def test_a_complete_production_environment_starts() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def test_production_serves_no_interactive_docs() -> None:
+    """/docs and /openapi.json list every route to anyone: on in development, off in production."""
+    script = "import app.main as m; print(sorted(getattr(r, 'path', '') for r in m.app.routes))"
+    prod = start([sys.executable, "-c", script], production_env(
+{%- if cookiecutter.vector_store != 'none' and 'openai' not in cookiecutter._blueprint.stack.gateway.providers %}
+        EMBEDDINGS_PROVIDER="local", EMBEDDINGS_BASE_URL="http://embedder:8000/v1",
+{%- endif %}
+    ))
+    dev = start([sys.executable, "-c", script], production_env(APP_ENV="development", DATABASE_URL=None))
+    assert prod.returncode == 0 and dev.returncode == 0, prod.stderr + dev.stderr
+    assert "/docs" not in prod.stdout and "/openapi.json" not in prod.stdout
+    assert "/docs" in dev.stdout and "/openapi.json" in dev.stdout
+
+
 def test_migrations_refuse_a_toy_too() -> None:
     assert_refused(start([sys.executable, "-m", "app.db.migrate"], production_env(DATABASE_URL=None)),
                    "DATABASE_URL is SQLite")

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 {%- if cookiecutter.auth == 'api_key' %}
 
 from app.auth.keys import authenticate, cached
-from app.auth.ratelimit import LIMITER
+from app.auth.ratelimit import FAILED_AUTH, LIMITER
 from app.db.base import run_db
 {%- endif %}
 
@@ -42,9 +42,16 @@ async def current_tenant(request: Request) -> str:
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' (create one with "
                                  "`python -m app.cli keys create --tenant <name>`)",
                             headers={"WWW-Authenticate": "Bearer"})
-    found = cached(key) or await run_db(authenticate, key)
+    found = cached(key)
     if found is None:
-        raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        client = request.client.host if request.client else "unknown"
+        if (blocked_s := FAILED_AUTH.wait(client)) > 0:
+            raise HTTPException(429, f"too many invalid API keys from this address; retry in {blocked_s:.1f} s",
+                                headers={"Retry-After": str(max(1, round(blocked_s + 0.49)))})
+        found = await run_db(authenticate, key)
+        if found is None:
+            FAILED_AUTH.take(client)
+            raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     key_id, tenant = found
     wait_s = LIMITER.take(key_id)
     if wait_s > 0:
