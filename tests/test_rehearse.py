@@ -210,6 +210,11 @@ def test_dockerfile_final_stage_gives_the_image_stand_in(tmp_path: Path) -> None
     image = mod.parse_dockerfile(dockerfile)
     assert image.pip_target == ".[postgres]" and image.venv_copies == ["/opt/venv"]
     assert image.workdir == "/srv" and image.copies == [(["alembic.ini"], "./")] and image.user == "10001:10001"
+    # Dependencies from pyproject.toml in a layer of their own, then the app with --no-deps: the extra still counts.
+    dockerfile.write_text("FROM python AS build\nRUN python -c \"import tomllib; p = tomllib.load(f)['project']; "
+                          "install(*p['dependencies'], *p['optional-dependencies']['postgres'])\"\n"
+                          "RUN pip install --no-deps . && true\nFROM python\nCMD [\"x\"]\n")
+    assert mod.parse_dockerfile(dockerfile).pip_target == ".[postgres]"
     assert image.env["PATH"].startswith("/opt/venv/bin:/usr/local/sbin") and image.env["A"] == "1"
     c = mod.Container("Deployment/w", "Deployment", "w", {"args": ["--x"]}, {"spec": {}}, 1)
     assert mod.argv(c, image) == ["--x"]  # args replace CMD; no ENTRYPOINT

@@ -136,10 +136,18 @@ def parse_dockerfile(path: Path) -> Image:
     if not stages:
         raise ManifestError(f"{path}: no FROM line")
     image = Image()
+    extras: list[str] = []
     for op, rest in stages[0]:
-        m = re.search(r"pip install\s+['\"]?(\.[^'\"\s&;]*)", rest) if op == "RUN" else None
+        if op != "RUN":
+            continue
+        m = re.search(r"pip install\s+['\"]?(\.[^'\"\s&;]*)", rest)
         if m:
             image.pip_target = m.group(1)
+        # Dependencies installed from pyproject.toml before the app is copied (a layer of their own), extras
+        # named as tomllib reads them: `p['optional-dependencies']['postgres']`.
+        extras += re.findall(r"optional-dependencies['\"]\]\[['\"]([\w-]+)['\"]\]", rest)
+    if extras and "[" not in image.pip_target:
+        image.pip_target = f"{image.pip_target}[{','.join(dict.fromkeys(extras))}]"
     env = {"PATH": BASE_PATH}
     for op, rest in stages[-1]:
         if op == "WORKDIR":
