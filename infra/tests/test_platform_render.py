@@ -81,7 +81,8 @@ def test_gpu_pool_matches_blueprint(cloud: str, size: str, cost: str) -> None:
     assert pool.gpus_per_node == gpu["gpus_per_node"]
     assert pool.instance_type == gpu["instance_type"]
     if cost == "cost":
-        assert pool.min_nodes == 0 and pool.spot, "cost priority with a long budget should scale to zero on spot"
+        # issue 14: spot only when nothing is warm; the warm floor never runs on spot
+        assert pool.spot is (pool.min_nodes == 0), "cost priority: spot exactly when the plan scales to zero"
     else:
         assert pool.min_nodes > 0 and not pool.spot
 
@@ -116,15 +117,17 @@ def _one(result: PlatformRender, rtype: str, name: str) -> dict[str, Any]:
 
 
 def test_aws_specifics() -> None:
-    _, result = rendered("aws", "large")
+    stack, result = rendered("aws", "large")
+    plan = stack["gpu"]
     gpu = _one(result, pool_types.EKS_MANAGED_NODE_GROUP, "demo-gpu")
     assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
-    assert gpu["capacityType"] == "SPOT"
-    # Not only scarce p4d: the same 8-GPU shape on p4de and p5 too; the catalog's type stays first.
-    assert gpu["instanceTypes"] == ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge"]
+    assert gpu["capacityType"] == ("SPOT" if plan["spot"] else "ON_DEMAND")
+    # Several types where EKS allows it; the blueprint's type stays first.
+    assert gpu["instanceTypes"][0] == plan["instance_type"] and len(set(gpu["instanceTypes"])) == len(
+        gpu["instanceTypes"])
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["ignoreScalingChanges"] is True
-    assert gpu["labels"]["k8s.amazonaws.com/accelerator"] == "nvidia-a100-40gb"  # Cluster Autoscaler's GPU label
+    assert gpu["labels"]["k8s.amazonaws.com/accelerator"] == plan["accelerator"]  # Cluster Autoscaler's GPU label
     cluster = _one(result, "eks:index:Cluster", "demo")
     assert cluster["skipDefaultNodeGroup"] is True and cluster["createOidcProvider"] is True
     assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True
@@ -141,22 +144,29 @@ def test_aws_specifics() -> None:
 
 
 def test_aws_on_demand_when_latency_first() -> None:
-    _, result = rendered("aws", "small", "latency")
+    stack, result = rendered("aws", "small", "latency")
+    plan = stack["gpu"]
+    assert plan["min_nodes"] > 0 and not plan["spot"]
     gpu = _one(result, pool_types.EKS_MANAGED_NODE_GROUP, "demo-gpu")
     assert gpu["capacityType"] == "ON_DEMAND"
-    assert gpu["scalingConfig"] == {"minSize": 2, "maxSize": 5, "desiredSize": 2}
+    assert gpu["scalingConfig"] == {"minSize": plan["min_nodes"], "maxSize": plan["max_nodes"],
+                                    "desiredSize": plan["min_nodes"]}
 
 
 def test_gcp_specifics() -> None:
-    _, result = rendered("gcp", "large")
+    from aistarter_infra.platform.gcp import gke_accelerator, initial_per_zone
+
+    stack, result = rendered("gcp", "large")
+    plan = stack["gpu"]
     gpu = _one(result, pool_types.GKE_NODE_POOL, "demo-gpu")
     accel = gpu["nodeConfig"]["guestAccelerators"]
-    assert accel == [{"type": "nvidia-a100-80gb", "count": 4,
+    assert accel == [{"type": gke_accelerator(plan["accelerator"]), "count": plan["gpus_per_node"],
                       "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]
-    assert gpu["nodeConfig"]["machineType"] == "a2-ultragpu-4g"
-    assert gpu["nodeConfig"]["spot"] is True
-    assert gpu["autoscaling"] == {"totalMinNodeCount": 0, "totalMaxNodeCount": 10, "locationPolicy": "ANY"}
-    assert gpu["initialNodeCount"] == 0
+    assert gpu["nodeConfig"]["machineType"] == plan["instance_type"]
+    assert bool(gpu["nodeConfig"].get("spot")) is plan["spot"]
+    assert gpu["autoscaling"] == {"totalMinNodeCount": plan["min_nodes"], "totalMaxNodeCount": plan["max_nodes"],
+                                  "locationPolicy": "ANY"}
+    assert gpu["initialNodeCount"] == initial_per_zone(plan["min_nodes"], len(gpu.get("nodeLocations") or []))
     cluster = _one(result, "gcp:container/cluster:Cluster", "demo")
     assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"
     assert cluster["removeDefaultNodePool"] is True
@@ -170,13 +180,18 @@ def test_gcp_catalog_name_maps_to_gke_accelerator() -> None:
 
 
 def test_azure_specifics() -> None:
-    _, result = rendered("azure", "small")
+    stack, result = rendered("azure", "small")
+    plan = stack["gpu"]
     gpu = _one(result, pool_types.AKS_AGENT_POOL, "demo-gpu")
-    assert gpu["nodeTaints"] == ["nvidia.com/gpu=present:NoSchedule",
-                                 "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"]
-    assert gpu["scaleSetPriority"] == "Spot" and gpu["scaleSetEvictionPolicy"] == "Delete"
-    assert gpu["vmSize"] == "Standard_NC4as_T4_v3" and gpu["mode"] == "User"
-    assert gpu["enableAutoScaling"] is True and (gpu["minCount"], gpu["maxCount"]) == (0, 5)
+    if plan["spot"]:
+        assert gpu["nodeTaints"] == ["nvidia.com/gpu=present:NoSchedule",
+                                     "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"]
+        assert gpu["scaleSetPriority"] == "Spot" and gpu["scaleSetEvictionPolicy"] == "Delete"
+    else:
+        assert gpu["nodeTaints"] == ["nvidia.com/gpu=present:NoSchedule"] and "scaleSetPriority" not in gpu
+    assert gpu["vmSize"] == plan["instance_type"] and gpu["mode"] == "User"
+    assert gpu["enableAutoScaling"] is True and (gpu["minCount"], gpu["maxCount"]) == (
+        plan["min_nodes"], plan["max_nodes"])
     assert gpu["gpuProfile"] == {"driver": "Install"}
     cluster = _one(result, pool_types.AKS_MANAGED_CLUSTER, "demo")
     assert cluster["networkProfile"]["networkPolicy"] == "cilium"
@@ -261,10 +276,14 @@ def test_gcp_initial_nodes_are_per_zone() -> None:
 
     assert [initial_per_zone(0, 3), initial_per_zone(2, 0), initial_per_zone(2, 2), initial_per_zone(3, 2)] == [
         0, 1, 1, 2]
-    _, result = rendered("gcp", "small", "latency")
+    stack, result = rendered("gcp", "small", "latency")
+    floor = stack["gpu"]["min_nodes"]
     gpu = _one(result, pool_types.GKE_NODE_POOL, "demo-gpu")
-    # A regional pool multiplies the initial count by its zones: 1 per zone, not the 2-node floor in each.
-    assert gpu["initialNodeCount"] == 1 and gpu["autoscaling"]["totalMinNodeCount"] == 2
+    zones = len(gpu.get("nodeLocations") or [])
+    # A regional pool multiplies the initial count by its zones: the floor spread over them, not the floor in each.
+    assert gpu["autoscaling"]["totalMinNodeCount"] == floor
+    assert gpu["initialNodeCount"] == initial_per_zone(floor, zones) and gpu["initialNodeCount"] * max(zones, 1) < (
+        floor + max(zones, 1))
 
 
 def test_aws_existing_vpc_is_used_instead_of_a_new_one() -> None:
@@ -343,10 +362,16 @@ def test_warm_floor_runs_on_demand_and_bursts_on_spot(cloud: str) -> None:
     """Cost priority with a budget too short for a cold start keeps warm nodes: they must not be spot."""
     require_sdk(cloud)
     stack = blueprint_stack(cloud, "small", "latency")
-    stack["gpu"] = {**stack["gpu"], "spot": True}
-    floor, peak = stack["gpu"]["min_nodes"], stack["gpu"]["max_nodes"]
+    floor = stack["gpu"]["min_nodes"]
     assert floor > 0
+    # the engine keeps latency plans on-demand; a hand-edited spot plan with room above the floor must split
+    peak = floor + 2
+    stack["gpu"] = {**stack["gpu"], "spot": True, "max_nodes": peak}
     result = render_platform(config_from_stack(stack, cluster_name="demo"), project="demo-platform")
     gpu = sorted((p for p in result.pool_views() if p.is_gpu), key=lambda p: p.spot)
     assert [(p.spot, p.min_nodes, p.max_nodes) for p in gpu] == [(False, floor, floor), (True, 0, peak - floor)]
     assert gpu[0].labels == gpu[1].labels and gpu[0].taints[0] == gpu[1].taints[0]
+    # with no room above the floor there is nothing to burst: one on-demand pool, no extra spot node
+    stack["gpu"] = {**stack["gpu"], "max_nodes": floor}
+    result = render_platform(config_from_stack(stack, cluster_name="demo"), project="demo-platform")
+    assert [(p.spot, p.min_nodes, p.max_nodes) for p in result.pool_views() if p.is_gpu] == [(False, floor, floor)]

@@ -150,7 +150,9 @@ def capacity_pools(gpu: GpuPool | None) -> list[tuple[str, GpuPool]]:
     if gpu is None:
         return []
     if gpu.spot and gpu.min_nodes > 0:
-        burst = max(1, gpu.max_nodes - gpu.min_nodes)
+        burst = gpu.max_nodes - gpu.min_nodes
+        if burst <= 0:  # nothing above the floor to burst into: one on-demand pool, never more than planned
+            return [("", replace(gpu, spot=False))]
         return [("-floor", replace(gpu, spot=False, max_nodes=gpu.min_nodes)),
                 ("", replace(gpu, min_nodes=0, max_nodes=burst))]
     return [("", gpu)]
