@@ -445,7 +445,7 @@ def infra_render(directory: Path, out: Path | None, no_checkov: bool) -> None:
 
 
 @infra.command("rehearse")
-@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+@click.argument("directory", required=False, default=".", type=_Path(path_type=Path, file_okay=False,
                                                                           exists=True))
 @click.option("--stack", default=None, help="Stack to rehearse (default: dev).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
