@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from aistarter import __version__, prompts
 from aistarter.cli import main
-from aistarter.questions import QUESTION_BY_KEY, QUESTIONS
+from aistarter.questions import QUESTION_BY_KEY, QUESTIONS, applies
 
 STACK_KEYS = {"framework", "streaming", "gateway", "vector_store", "task_queue", "observability", "usage_billing",
               "cloud", "api", "gpu", "model_server"}
@@ -161,8 +161,10 @@ def test_interactive_bad_text_is_refused_in_place(runner: CliRunner, terminal) -
 
 def test_interactive_cross_field_rule_is_checked_on_the_spot(runner: CliRunner, terminal) -> None:
     # usage_billing=metering is given; answering auth=none breaks the rule, so auth is asked again at once.
-    keys = [DOWN + ENTER + ENTER if key == "auth" else ENTER for key in [q.key for q in prompts.asking_order()]
-            if key not in {"usage_billing", "self_hosted"}]  # given, and skipped (no 'local' provider)
+    # usage_billing is given; questions whose `when` is false with the defaults (self_hosted without a 'local'
+    # provider, and the self-hosting keys after it) are skipped, so they take no keystrokes.
+    keys = [DOWN + ENTER + ENTER if q.key == "auth" else ENTER for q in prompts.asking_order()
+            if q.key != "usage_billing" and applies(q, {})]
     terminal(*keys, ENTER * 5)
     result = runner.invoke(main, ["recommend", "--format", "json", "--set", "usage_billing=metering"])
     assert result.exit_code == 0, result.output

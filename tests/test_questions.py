@@ -49,9 +49,11 @@ def test_defaults_match_the_issue() -> None:
 
 def test_new_keys_are_asked_only_when_they_matter() -> None:
     when = {q.key: q.when for q in QUESTIONS}
-    assert {k for k, v in when.items() if v} == {"model", "precision", "max_context_tokens", "region",
-                                                  "existing_gpus"}
+    # self_hosted's own when (issue 16: only asked with a local provider) came with the guided questionnaire.
+    assert {k for k, v in when.items() if v} == {"self_hosted", "model", "precision", "max_context_tokens",
+                                                  "region", "existing_gpus"}
     by_key = {q.key: q for q in QUESTIONS}
+    assert not applies(by_key["self_hosted"], {}) and applies(by_key["self_hosted"], {"providers": ["local"]})
     assert not applies(by_key["model"], {}) and applies(by_key["model"], {"self_hosted": "small"})
     assert applies(by_key["region"], {}) and not applies(by_key["region"], {"cloud": "existing"})
     assert not applies(by_key["existing_gpus"], {"cloud": "existing"})

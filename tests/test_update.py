@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 from aistarter.answers import validate
 from aistarter.cli import main
-from aistarter.render import generate, render_project, template_dir
+from aistarter.render import ANSWERS_RECORD, generate, render_project, template_dir
 from aistarter.update import UpdateError, git, update
 
 OLD_VERSION = "0.0.9"
@@ -181,3 +182,25 @@ def test_untracked_files_do_not_block_unless_in_the_way_and_then_are_named(tmp_p
     (project / "app" / "__main__.py").unlink()
     assert update(project).conflicts == []
     assert (project / "app.db-wal").read_text() == "sqlite journal"
+
+
+def test_update_names_the_questions_a_newer_aistarter_added(tmp_path: Path) -> None:
+    # A project whose recorded answers predate `model` and `region`: update says they took their defaults.
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    record = project / ANSWERS_RECORD
+    record.write_text("".join(line for line in record.read_text().splitlines(keepends=True)
+                              if not line.lstrip().startswith(("model:", "region:"))))
+    commit_all(project, "answers recorded by an aistarter without model and region")
+    result = CliRunner().invoke(main, ["update", str(project), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["added_keys"] == ["model", "region"]
+
+
+def test_update_text_lists_the_added_keys(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    record = project / ANSWERS_RECORD
+    record.write_text("".join(line for line in record.read_text().splitlines(keepends=True)
+                              if not line.lstrip().startswith("precision:")))
+    commit_all(project, "answers without precision")
+    out = CliRunner().invoke(main, ["update", str(project)]).output
+    assert "new questions since aistarter 0.0.9, set to their defaults: precision" in out

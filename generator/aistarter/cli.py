@@ -266,8 +266,15 @@ def update(directory: Path, set_values: tuple[str, ...], engine: str, fmt: str) 
         _fail(str(exc))
     if fmt == "json":
         click.echo(json.dumps({"from_version": result.from_version, "to_version": result.to_version,
-                               "changed": result.changed, "conflicts": result.conflicts}, indent=2))
-    elif not result.changed:
+                               "changed": result.changed, "conflicts": result.conflicts,
+                               "added_keys": list(result.added_keys)}, indent=2))
+        if result.conflicts:
+            sys.exit(1)
+        return
+    if result.added_keys:
+        click.echo(f"new questions since aistarter {result.from_version or 'unknown'}, set to their defaults: "
+                   f"{', '.join(result.added_keys)} (change one with --set KEY=VALUE)")
+    if not result.changed:
         click.echo(f"already up to date with aistarter {result.to_version}")
     elif result.conflicts:
         click.echo(f"merged aistarter {result.from_version} -> {result.to_version} with conflicts in: "
@@ -445,7 +452,7 @@ def infra_render(directory: Path, out: Path | None, no_checkov: bool) -> None:
 
 
 @infra.command("rehearse")
-@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path, file_okay=False,
+@click.argument("directory", required=False, default=".", type=_Path(path_type=Path, file_okay=False,
                                                                           exists=True))
 @click.option("--stack", default=None, help="Stack to rehearse (default: dev).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")

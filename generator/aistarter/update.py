@@ -24,7 +24,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from . import __version__
-from .answers import AnswerError, load_answers_file, merge, validate
+from .answers import AnswerError, added_keys, load_answers_file, merge, validate
 from .render import ANSWERS_RECORD, FIRST_COMMIT_PREFIX, TEMPLATE_BRANCH, Engine, render_project
 
 _IDENTITY = {"GIT_AUTHOR_NAME": "aistarter", "GIT_AUTHOR_EMAIL": "aistarter@localhost",
@@ -41,6 +41,8 @@ class UpdateResult:
     to_version: str
     changed: bool
     conflicts: list[str]
+    # Questions the project's recorded answers lack (a newer aistarter added them): they took their defaults.
+    added_keys: tuple[str, ...] = ()
 
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -144,7 +146,8 @@ def update(project: Path, set_values: dict[str, Any] | None = None, engine: Engi
     # Up to date only when this render is already part of HEAD: a render committed by an earlier run whose merge
     # was aborted is merged now, not reported as done.
     if not changed and _is_ancestor(project, new_template):
-        return UpdateResult(recorded_version, __version__, changed=False, conflicts=[])
+        return UpdateResult(recorded_version, __version__, changed=False, conflicts=[],
+                            added_keys=tuple(added_keys(recorded_answers)))
     blocking = _untracked_in_the_way(project, base, new_template)
     if blocking:
         raise UpdateError(f"untracked files would be overwritten by the update: {', '.join(blocking[:10])}; move them "
@@ -154,4 +157,5 @@ def update(project: Path, set_values: dict[str, Any] | None = None, engine: Engi
     conflicts = git(project, "diff", "--name-only", "--diff-filter=U").stdout.split()
     if merged.returncode != 0 and not conflicts:
         raise UpdateError(f"git merge failed: {merged.stderr.strip() or merged.stdout.strip()}")
-    return UpdateResult(recorded_version, __version__, changed=True, conflicts=conflicts)
+    return UpdateResult(recorded_version, __version__, changed=True, conflicts=conflicts,
+                        added_keys=tuple(added_keys(recorded_answers)))
