@@ -51,9 +51,13 @@ def body_hash(request: ChatRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(tenant: str, request_id: str, body_sha256: str) -> ChatResult | None:
+def claim(tenant: str, request_id: str, body_sha256: str, reclaim: bool = False) -> ChatResult | None:
     """Reserve the id for this body (None: go ahead) or return the stored answer to replay.
-    Raises IdempotencyConflictError when the id cannot be used for this request."""
+    Raises IdempotencyConflictError when the id cannot be used for this request.
+
+    A pending claim expires after ABANDONED_AFTER (its owner died). `reclaim=True` takes a pending claim
+    over at once: only for a caller that owns the id exclusively, such as a job attempt holding its job's
+    lease, so a pending claim on it can only be a dead predecessor's; everyone else still gets 409."""
     key = key_for(tenant, request_id)
     now = utcnow()
     try:
@@ -66,7 +70,7 @@ def claim(tenant: str, request_id: str, body_sha256: str) -> ChatResult | None:
     with session_scope() as session:
         row = session.get(IdempotencyRecord, key)
         if row is None:  # released between our insert and this read: the id is free again
-            return claim(tenant, request_id, body_sha256)
+            return claim(tenant, request_id, body_sha256, reclaim)
         if row.body_sha256 != body_sha256:
             raise IdempotencyConflictError(
                 f"request id {request_id!r} was already used with a different request body; "
@@ -78,7 +82,7 @@ def claim(tenant: str, request_id: str, body_sha256: str) -> ChatResult | None:
                 f"request id {request_id!r} was already answered in part (the stream was cut short and billed); "
                 "send a new Idempotency-Key to ask again")
         updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=now.tzinfo)
-        if now - updated < ABANDONED_AFTER:
+        if not reclaim and now - updated < ABANDONED_AFTER:
             raise IdempotencyConflictError(
                 f"a request with id {request_id!r} is still in progress; retry when it has finished",
                 retry_after_s=1)

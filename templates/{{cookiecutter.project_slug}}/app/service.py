@@ -309,10 +309,10 @@ class Turn:
         )
 
 
-async def claim(request: ChatRequest, *, tenant: str, request_id: str) -> ChatResult | None:
+async def claim(request: ChatRequest, *, tenant: str, request_id: str, reclaim: bool = False) -> ChatResult | None:
     """Bind a client-chosen request id to this body: None to go ahead, or the stored answer to replay.
     Raises `IdempotencyConflictError` (409) for a reused id with another body or still in flight."""
-    return await run_db(idempotency.claim, tenant, request_id, idempotency.body_hash(request))
+    return await run_db(idempotency.claim, tenant, request_id, idempotency.body_hash(request), reclaim)
 
 
 async def _prepare(turn: Turn) -> None:
@@ -327,14 +327,17 @@ async def _prepare(turn: Turn) -> None:
 
 
 async def complete(request: ChatRequest, *, tenant: str, request_id: str, api_key_id: str | None = None,
-                   idempotent: bool = True) -> ChatResult:
+                   idempotent: bool = True, reclaim: bool = False) -> ChatResult:
     """Answer one chat request end to end (gateway, metering, provenance) and return the result.
 
     Raises `GatewayError` subclasses (each carries an HTTP `status`) when no provider could answer; the
     failed interaction is recorded before the error propagates. `idempotent=False` skips the claim for
-    ids the server generated itself (they cannot repeat).
+    ids the server generated itself (they cannot repeat). `reclaim=True` is for a caller that owns the id
+    exclusively (a job attempt holding its job's lease): a pending claim on it was left by a dead
+    predecessor and is taken over at once instead of after `idempotency.ABANDONED_AFTER`.
     """
-    if idempotent and (replayed := await claim(request, tenant=tenant, request_id=request_id)) is not None:
+    if idempotent and (replayed := await claim(request, tenant=tenant, request_id=request_id,
+                                               reclaim=reclaim)) is not None:
         return replayed
     rt = runtime()
     turn = Turn(rt, request, tenant=tenant, request_id=request_id, api_key_id=api_key_id, stream=False)
