@@ -105,7 +105,8 @@ class Settings(BaseSettings):
                                       populate_by_name=True)
 
     # --- server and storage
-    app_env: str = Field("development", description="`production` refuses the dev-only defaults at startup.")
+    app_env: str = Field("development", description="`production` refuses the dev-only defaults at startup and "
+                         "turns the playground off by default.")
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str = "sqlite:///./app.db"
@@ -178,8 +179,7 @@ class Settings(BaseSettings):
     retrieval_k: int = Field(4, ge=1, le=50, description="Chunks retrieved into the prompt per chat request.")
 {%- endif %}
 
-    # --- iteration loop (issue 19, helper H8): the /playground page
-    app_env: str = Field("development", description="'production' turns the playground off by default.")
+    # --- iteration loop (issue 19, helper H8): the /playground page (APP_ENV=production turns it off)
     playground_enabled: bool | None = Field(
         None, description="Serve /playground; unset means on everywhere except APP_ENV=production.")
     # --- end iteration loop
