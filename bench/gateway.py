@@ -467,44 +467,40 @@ def _added(results: dict[str, Any]) -> None:
         c["max_zero_loss"] = zero_loss if levels else None
 
 
-def _goals(results: dict[str, Any]) -> dict[str, Any]:
+def _loopback_checks(c: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    lv = c.get("levels", {})
+    return {
+        "ttft_p50_c1": (lv.get("1", {}).get("added_ttft_p50_ms"), " ms"),
+        "ttft_p99_c16": (lv.get("16", {}).get("added_ttft_p99_ms"), " ms"),
+        "zero_loss_256": (c.get("max_zero_loss"), " streams"),
+        "rss_per_stream": (c.get("rss", {}).get("per_stream_kb"), " KB"),
+    }
+
+
+def _tls_checks(c: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    lv = c.get("levels", {})
+    return {
+        "tls_ttft_p50_c1": (lv.get("1", {}).get("added_ttft_p50_ms"), " ms"),
+        "tls_new_conns_c1": (lv.get("1", {}).get("upstream_connections_per_stream"), " per stream"),
+        "tls_new_conns_c16": (lv.get("16", {}).get("upstream_connections_per_stream"), " per stream"),
+    }
+
+
+AT_LEAST = {"zero_loss_256"}  # every other goal is a ceiling
+
+
+def _goals(results: dict[str, Any], spec: dict[str, tuple[str, float]],
+           checks: Callable[[dict[str, Any]], dict[str, tuple[Any, str]]]) -> dict[str, Any]:
     goals: dict[str, Any] = {}
     for name in ("minimal", "metered", "full"):
         c = results.get(name, {})
         if c.get("status") != "ok":
             continue
-        lv = c.get("levels", {})
-        checks = {
-            "ttft_p50_c1": lv.get("1", {}).get("added_ttft_p50_ms"),
-            "ttft_p99_c16": lv.get("16", {}).get("added_ttft_p99_ms"),
-            "zero_loss_256": c.get("max_zero_loss"),
-            "rss_per_stream": c.get("rss", {}).get("per_stream_kb"),
-        }
-        for key, value in checks.items():
-            text, limit = GOALS[key]
-            met = None if value is None else (value >= limit if key == "zero_loss_256" else value <= limit)
-            unit = {"zero_loss_256": " streams", "rss_per_stream": " KB"}.get(key, " ms")
+        for key, (value, unit) in checks(c).items():
+            text, limit = spec[key]
+            met = None if value is None else (value >= limit if key in AT_LEAST else value <= limit)
             goals[f"{name}.{key}"] = {"text": f"{name}: {text}", "met": met, "value": value,
                                       "detail": f"measured {value}{unit}"}
-    return goals
-
-
-def _tls_goals(results: dict[str, Any]) -> dict[str, Any]:
-    goals: dict[str, Any] = {}
-    for name in ("minimal", "metered", "full"):
-        c = results.get(name, {})
-        if c.get("status") != "ok":
-            continue
-        lv = c.get("levels", {})
-        checks = {
-            "tls_ttft_p50_c1": (lv.get("1", {}).get("added_ttft_p50_ms"), " ms"),
-            "tls_new_conns_c1": (lv.get("1", {}).get("upstream_connections_per_stream"), " per stream"),
-            "tls_new_conns_c16": (lv.get("16", {}).get("upstream_connections_per_stream"), " per stream"),
-        }
-        for key, (value, unit) in checks.items():
-            text, limit = TLS_GOALS[key]
-            goals[f"{name}.{key}"] = {"text": f"{name}: {text}", "met": None if value is None else value <= limit,
-                                      "value": value, "detail": f"measured {value}{unit}"}
     return goals
 
 
@@ -566,7 +562,7 @@ def _scenario(scenario: str, quick: bool, wanted: list[str]) -> dict[str, Any]:
         "levels": list(levels),
         "streams_per_level": {lv: passes[lv] * per_pass[lv] * lv for lv in levels},
         "contenders": results,
-        "goals": _tls_goals(results) if tls else _goals(results),
+        "goals": _goals(results, TLS_GOALS, _tls_checks) if tls else _goals(results, GOALS, _loopback_checks),
     }
 
 
