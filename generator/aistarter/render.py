@@ -127,18 +127,6 @@ def _vendor_infra_library(project: Path) -> None:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
 
 
-CLOUD_MODULES = ("aws", "gcp", "azure")
-
-
-def _keep_only_the_chosen_cloud(project: Path, cloud: str) -> None:
-    # platform/program.py imports the cloud module by name, so the other clouds' modules are dead weight in a
-    # project (and name SDKs its requirements.txt does not list); cloud=existing needs none of them.
-    platform = project / "infra" / "aistarter_infra" / "platform"
-    for name in CLOUD_MODULES:
-        if name != cloud and (platform / f"{name}.py").is_file():
-            (platform / f"{name}.py").unlink()
-
-
 def _git(project: Path, *args: str) -> None:
     env = {**os.environ, "GIT_AUTHOR_NAME": "aistarter", "GIT_AUTHOR_EMAIL": "aistarter@localhost",
            "GIT_COMMITTER_NAME": "aistarter", "GIT_COMMITTER_EMAIL": "aistarter@localhost"}
@@ -165,7 +153,6 @@ def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *
     blueprint = decide(answers)
     project = run_engine(engine, template_context(blueprint, answers, version), out_dir, template)
     _vendor_infra_library(project)
-    _keep_only_the_chosen_cloud(project, answers.cloud)
     return project
 
 
