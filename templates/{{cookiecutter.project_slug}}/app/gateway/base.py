@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -239,6 +241,20 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None
             event = value
     if data:
         yield event, "\n".join(data)
+
+
+# The body normally ends in the same packet as the last event; a server that keeps it open is not waited for.
+DRAIN_S = 1.0
+
+
+async def drain(events: AsyncIterator[tuple[str | None, str]]) -> None:
+    """Read a finished stream to its end, so httpx returns the connection to its pool instead of closing it.
+    Leaving at the last event (`[DONE]`, `message_stop`) closed it: every request then paid a new TCP and TLS
+    handshake, 2-3 round trips on the first token (bench/ scenario tls-rtt counts them)."""
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in events:
+                pass
 
 
 def estimate_tokens(text: str) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from app.gateway.base import Event, ModelCall, ProviderError, raise_for_status, sse_events
+from app.gateway.base import Event, ModelCall, ProviderError, drain, raise_for_status, sse_events
 
 PASSTHROUGH = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
                "frequency_penalty", "user", "response_format", "tools", "tool_choice", "parallel_tool_calls")
@@ -54,7 +54,9 @@ async def stream_openai_wire(provider: str, client: httpx.AsyncClient, url: str,
                              call: ModelCall) -> AsyncIterator[Event]:
     async with client.stream("POST", url, json=request_body(call), headers=headers) as response:
         await raise_for_status(provider, response)
-        async for _event, data in sse_events(response):
+        events = sse_events(response)
+        async for _event, data in events:
             if data.strip() == "[DONE]":
+                await drain(events)
                 return
             yield parse_chunk(provider, data)
