@@ -38,7 +38,7 @@ def require_sdk(cloud: str) -> None:
         pytest.skip(message)
 
 
-def blueprint_stack(cloud: str, size: str, cost: str = "cost") -> dict[str, Any]:
+def blueprint_stack(cloud: str, size: str, cost: str = "cost", **extra: Any) -> dict[str, Any]:
     from aistarter.decide import decide
     from aistarter.questions import Answers
 
@@ -46,7 +46,7 @@ def blueprint_stack(cloud: str, size: str, cost: str = "cost") -> dict[str, Any]
     # cost + a generous budget: scale to zero and spot; latency: warm on-demand nodes.
     budget = 600_000 if cost == "cost" else 1_000
     answers = Answers(project_name="demo", use_case="chat", self_hosted=size, cloud=cloud, providers=providers,
-                      cost_priority=cost, traffic="spiky", latency_budget_ms=budget)
+                      cost_priority=cost, traffic="spiky", latency_budget_ms=budget, **extra)
     return decide(answers).stack.model_dump(mode="json")
 
 

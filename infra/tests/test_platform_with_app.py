@@ -16,7 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aistarter_infra.platform.render import PlatformRender  # noqa: E402
 from aistarter_infra.policy.pack import settings_from_stack  # noqa: E402
 from aistarter_infra.policy.rules import ADVISORY, evaluate, resources_from_manifests  # noqa: E402
-from test_platform_render import blueprint_stack, rendered  # noqa: E402
+from aistarter_infra.platform.render import render_platform  # noqa: E402
+from aistarter_infra.platform.spec import config_from_stack  # noqa: E402
+from test_platform_render import blueprint_stack, rendered, require_sdk  # noqa: E402
 
 CASES = [(c, s, p) for c in ("aws", "gcp", "azure") for s in ("small", "large") for p in ("cost", "latency")]
 
@@ -100,8 +102,12 @@ def test_self_hosting_none_has_no_gpu_pods(tmp_path: Path) -> None:
 
 
 def test_scale_to_zero_rule_sees_the_real_model_server_scaled_object(tmp_path: Path) -> None:
-    stack, platform = rendered("gcp", "small", "cost")
+    # Engine v2 scales to zero only when the idle gap between requests outlasts cooldown + scale-down + cold start:
+    # a request every ~83 minutes on average.
+    stack = blueprint_stack("gcp", "small", "cost", avg_rps=0.0002, peak_rps=1)
     assert stack["model_server"]["scale_to_zero"] is True
+    require_sdk("gcp")
+    platform = render_platform(config_from_stack(stack, cluster_name="demo"), project="demo-platform")
     app = app_render(stack, platform, tmp_path)
     scaled = [m for m in app.manifests if m["kind"] == "ScaledObject"
               and m["metadata"]["labels"].get("app.kubernetes.io/component") == "model-server"]
