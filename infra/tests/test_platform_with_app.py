@@ -13,11 +13,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aistarter_infra.platform.render import PlatformRender  # noqa: E402
+from aistarter_infra.platform.render import PlatformRender, render_platform  # noqa: E402
+from aistarter_infra.platform.spec import config_from_stack  # noqa: E402
 from aistarter_infra.policy.pack import settings_from_stack  # noqa: E402
 from aistarter_infra.policy.rules import ADVISORY, evaluate, resources_from_manifests  # noqa: E402
-from aistarter_infra.platform.render import render_platform  # noqa: E402
-from aistarter_infra.platform.spec import config_from_stack  # noqa: E402
 from test_platform_render import blueprint_stack, rendered, require_sdk  # noqa: E402
 
 CASES = [(c, s, p) for c in ("aws", "gcp", "azure") for s in ("small", "large") for p in ("cost", "latency")]
