@@ -45,7 +45,11 @@ def test_page_has_no_inline_script_or_style() -> None:
     ("production", True, True),
     ("development", False, False),
 ])
-def test_switch(make_settings: Any, env: str, enabled: bool | None, served: bool) -> None:
+def test_switch(make_settings: Any, monkeypatch: pytest.MonkeyPatch, env: str, enabled: bool | None,
+                served: bool) -> None:
+    # Only the switch is under test here: production's refusal of dev-only defaults has its own tests
+    # (tests/test_production.py), so it is turned off rather than feeding this test a production database.
+    monkeypatch.setattr("app.main.refuse_toys", lambda settings: None)
     with TestClient(create_app(make_settings(app_env=env, playground_enabled=enabled))) as client:
         assert (client.get("/playground").status_code == 200) is served
         assert (client.get("/playground/static/app.js").status_code == 200) is served
