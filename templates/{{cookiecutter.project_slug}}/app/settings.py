@@ -200,7 +200,6 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
     stripe_meter_event_name: str = "ai_tokens"
     stripe_export_interval_s: float = Field(10.0, gt=0)
-    stripe_max_attempts: int = Field(10, ge=1)
 {%- endif %}
 
     @field_validator("database_url")
