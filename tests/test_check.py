@@ -115,7 +115,7 @@ def test_skipped_tests_make_the_step_skipped_with_the_reason_never_ok(tmp_path: 
 def test_failures_are_read_from_junit_xml(tmp_path: Path) -> None:
     project = _mini_project(tmp_path / "p", "def test_fine():\n    pass\n\ndef test_broken():\n    assert 0\n")
     result = check(project, ("tests",), sys.executable)[0]
-    assert result.status == "failed" and "tests.test_x::test_broken" in result.detail
+    assert result.status == "failed" and "tests/test_x.py::test_broken" in result.detail
     assert "1 passed" in result.detail and "1 failed" in result.detail
 
 

@@ -110,13 +110,22 @@ def _last_line(done: subprocess.CompletedProcess[str]) -> str:
 # ---------------------------------------------------------------- steps
 
 
+def node_id(classname: str, name: str) -> str:
+    """pytest's own id (`infra/tests/test_app_stack.py::test_x`) from JUnit's dotted classname, so a failure reads
+    like the path to open and the argument to rerun it with."""
+    parts = [p for p in classname.split(".") if p]
+    cls = [parts.pop()] if parts and parts[-1].startswith("Test") else []
+    path = "/".join(parts) + ".py" if parts else ""
+    return "::".join(filter(None, [path, *cls, name]))
+
+
 def read_junit(path: Path) -> tuple[Counter[str], list[str], list[str]]:
     """(counts by outcome, failed test ids, skip reasons) from pytest's JUnit XML."""
     counts: Counter[str] = Counter()
     failed: list[str] = []
     reasons: list[str] = []
     for case in ET.parse(path).getroot().iter("testcase"):
-        test_id = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+        test_id = node_id(case.get("classname", ""), case.get("name", ""))
         outcome = next((child for child in case if child.tag in {"failure", "error", "skipped"}), None)
         if outcome is None:
             counts["passed"] += 1
