@@ -185,13 +185,12 @@ def test_generated_project_hygiene(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cloud", ["gcp", "existing"])
-def test_a_project_vendors_only_its_clouds_platform_module_and_still_imports(tmp_path: Path, cloud: str) -> None:
+def test_the_vendored_infra_library_imports_in_the_project(tmp_path: Path, cloud: str) -> None:
+    # Every cloud's platform module is vendored (Backstage's fetch:plain copies the library whole, and parity
+    # needs the same files); importing the package loads no cloud SDK, so the project needs only its own.
     import sys
 
     project = render_project(validate({"cloud": cloud}), tmp_path / "out")
-    platform = project / "infra" / "aistarter_infra" / "platform"
-    assert sorted(p.stem for p in platform.glob("*.py") if p.stem in {"aws", "gcp", "azure"}) == (
-        [] if cloud == "existing" else [cloud])
     imported = subprocess.run([sys.executable, "-c", "import aistarter_infra.platform, aistarter_infra.program"],
                               cwd=project / "infra", capture_output=True, text=True)
     assert imported.returncode == 0, imported.stderr
