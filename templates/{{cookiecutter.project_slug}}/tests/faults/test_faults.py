@@ -345,7 +345,9 @@ def test_stripe_outage_and_two_replicas_deliver_every_event_once(stub: tuple[Stu
     with serve(stripe.app) as stripe_url, server(server_env(
             database_url, stub[1], keys, stripe_api_key="sk_test_stub", stripe_api_base=stripe_url,
             stripe_export_interval_s=0.2)) as app:
-        ledger.execute("UPDATE tenants SET stripe_customer_id = 'cus_' || id WHERE id LIKE 'fault-%'")
+        # Only this test's tenants: earlier scenarios left usage of their own tenants in the same outbox.
+        tenants = ", ".join(f"'{tenant}'" for tenant in keys)  # our own fault-<n>-<hex> ids
+        ledger.execute(f"UPDATE tenants SET stripe_customer_id = 'cus_' || id WHERE id IN ({tenants})")
         outcomes = [call(app.url, secrets_[i % 3], stream=bool(i % 2)) for i in range(12)]
         # A second replica drains the same outbox, with its clock ahead so backed-off events are due.
         settings = Settings(_env_file=None, database_url=database_url, stripe_api_key="sk_test_stub",
