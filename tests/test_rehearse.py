@@ -138,11 +138,13 @@ def test_planted_probe_path_changed_fails_its_probe(default_project: Path) -> No
 
 
 def test_planted_read_only_path_written_fails(default_project: Path) -> None:
-    # The app is pointed at a database file under the image's WORKDIR, which the pod mounts read-only.
+    # The app is pointed at a database file under the image's WORKDIR, which the pod mounts read-only. As a
+    # development process: in production it would refuse SQLite before ever writing the file.
     def plant(manifests: list[dict[str, Any]]) -> None:
         for c in _containers(manifests, "Deployment", "api"):
-            c["env"] = [e for e in c.get("env", []) if e["name"] != "DATABASE_URL"] + [
-                {"name": "DATABASE_URL", "value": "sqlite:////srv/rehearsal-planted.db"}]
+            c["env"] = [e for e in c.get("env", []) if e["name"] not in ("DATABASE_URL", "APP_ENV")] + [
+                {"name": "DATABASE_URL", "value": "sqlite:////srv/rehearsal-planted.db"},
+                {"name": "APP_ENV", "value": "development"}]
 
     detail = _failed(_rehearse(default_project, plant), "Deployment/api")
     assert "unable to open database file" in detail or "read-only" in detail.lower(), detail
