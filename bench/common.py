@@ -51,7 +51,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "os": f"{platform.system()} {platform.release()}",
-        "executable": sys.executable,
+        "executable": Path(sys.executable).name,  # the name only: results never carry machine paths
     }
 
 

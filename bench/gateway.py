@@ -149,7 +149,7 @@ def _litellm(ctx: Ctx) -> Running:
     server, port, key = start_litellm(venv, ctx.work, f"{ctx.upstream_url}/v1", ctx.tls_env())
     return Running(server=server, url=f"http://127.0.0.1:{port}/v1/chat/completions", api_key=key,
                    note=f"LiteLLM proxy {LITELLM_VERSION}: default settings, master key, no database.",
-                   extra={"venv": str(venv.path)})
+                   extra={"venv": venv.path.name})
 
 
 def base_env() -> dict[str, str]:
@@ -225,7 +225,7 @@ def _generated(name: str, sets: list[str], keyed: bool, traced: bool) -> Callabl
         note = (f"generated backend `{' '.join('--set ' + s for s in sets)}`: uvicorn, 1 worker, SQLite"
                 + (", OTLP/HTTP exporter to a local receiver" if traced else "") + ".")
         return Running(server=server, url=f"http://127.0.0.1:{port}/v1/chat/completions", api_key=api_key,
-                       note=note, extra={"venv": str(venv.path), "dependencies": len(venv.distributions())})
+                       note=note, extra={"venv": venv.path.name, "dependencies": len(venv.distributions())})
 
     return start
 

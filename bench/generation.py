@@ -175,7 +175,7 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
 
 def run(runs: int = 7, warmup: int = 1) -> dict[str, Any]:
     template = _template_dir()
-    results: dict[str, Any] = {"runs": runs, "warmup": warmup, "template": str(template), "combinations": {}}
+    results: dict[str, Any] = {"runs": runs, "warmup": warmup, "template": template.name, "combinations": {}}
     with tempfile.TemporaryDirectory(prefix="aistarter-bench-gen-") as tmp:
         work = Path(tmp)
         for combo, sets in COMBINATIONS.items():
