@@ -91,7 +91,10 @@ def test_concurrent_requests_with_one_id_get_one_answer(live: Any, stub: tuple[S
     upstream.plan(FIRST, Behaviour(first_delay=0.5))
     body = {"model": DEFAULT_PROVIDER_MODELS[FIRST], "messages": [{"role": "user", "content": "once"}]}
     statuses: list[int] = []
-    with live(providers=[FIRST], fallback=[], **upstream_settings(stub_url, [FIRST])) as (url, headers):
+    # The first token's delay only makes the four requests overlap; a generous attempt timeout keeps the plan's
+    # per-attempt cut (0.5 s for two providers in a 1 s budget) out of a test about ids.
+    with live(providers=[FIRST], fallback=[], timeout_s=5.0, provider_timeouts={},
+              **upstream_settings(stub_url, [FIRST])) as (url, headers):
         headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
 
         def post() -> None:
