@@ -253,6 +253,11 @@ class StubUpstream:
                              "usageMetadata": {"promptTokenCount": b.input_tokens,
                                                "candidatesTokenCount": b.output_tokens}})
                 return
+            if b.token_delay:
+                # A first event with no text (what Gemini sends before a slow first token, e.g. while thinking).
+                yield _data({"candidates": [{"content": {"role": "model", "parts": []}}], "modelVersion": model,
+                             "responseId": "gem_stub"})
+                await anyio.sleep(b.token_delay)
             for i, text in enumerate(b.chunks):
                 if b.fail_after is not None and i == b.fail_after:
                     yield _data({"error": {"code": 503, "message": "stub unavailable"}})
