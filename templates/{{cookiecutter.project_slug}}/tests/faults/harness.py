@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from app.db.models import Interaction{% if cookiecutter.usage_billing != 'none' %}, UsageRecord{% endif %}
 from app.settings import DEFAULT_PROVIDER_MODELS, Settings
+from tests.conftest import upstream_settings
 from tests.servers import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -128,15 +129,8 @@ def server_env(database_url: str, stub_url: str, keys: dict[str, str], **extra: 
     env = {"DATABASE_URL": database_url, "PROMPTS_DIR": str(PROJECT / "prompts"), "LOG_LEVEL": "WARNING",
            "PROVIDERS": json.dumps(PROVIDERS), "FALLBACK": json.dumps(PROVIDERS), "RETRIES": "1",
            "TRACE_CONTENT": "redacted"}
-    for name in PROVIDERS:
-        if name == "openai":
-            env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=f"{stub_url}/v1")
-        elif name == "anthropic":
-            env.update(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=stub_url)
-        elif name == "gemini":
-            env.update(GEMINI_API_KEY="gem-test", GEMINI_BASE_URL=stub_url)
-        elif name == "local":
-            env.update(LOCAL_BASE_URL=f"{stub_url}/local/v1")
+    # The same provider wiring the in-process tests use, as the environment a server process reads.
+    env.update({key.upper(): value for key, value in upstream_settings(stub_url, PROVIDERS).items()})
 {%- if cookiecutter.auth == 'api_key' %}
     env["AISTARTER_API_KEYS"] = ",".join(f"{tenant}:{secret}" for tenant, secret in keys.items())
 {%- endif %}
