@@ -7,6 +7,7 @@ resources (cloud SDKs, StackReferences) are kept as type + inputs for their own 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import sys
@@ -206,7 +207,7 @@ def render_program(program_dir: str | Path, stack: str = "dev",
 
     cloud = str(raw.get(prefix + "cloud", "aws"))
     mocks = _RecordingMocks({"*": platform_outputs or default_platform_outputs(cloud)})
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    install_mocks(mocks, project=project, stack=stack)
     pulumi.runtime.set_all_config(config, secret_names)
     main_file = program_dir / "__main__.py"
     added = str(program_dir) not in sys.path
@@ -218,6 +219,16 @@ def render_program(program_dir: str | Path, stack: str = "dev",
         if added and str(program_dir) in sys.path:
             sys.path.remove(str(program_dir))
     return collect(mocks.records, program_dir, project, stack)
+
+
+def install_mocks(mocks: pulumi.runtime.Mocks, *, project: str, stack: str, monitor: Any = None) -> None:
+    """Start a render under Pulumi mocks on an event loop of its own.
+
+    Pulumi creates its futures on the thread's current loop, and a caller that ran `asyncio.run` earlier in
+    the same process (a test suite, an in-process check) leaves the main thread with none.
+    """
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
 
 
 def collect(records: list[tuple[str, str, dict[str, Any], bool]], program_dir: Path, project: str,

@@ -3,6 +3,7 @@ and the blueprint's decisions on them (scale to zero, HPA bounds, GPU placement,
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from pathlib import Path
@@ -27,6 +28,14 @@ def test_matrix_covers_every_option() -> None:
     assert sizes == {"none", "small", "large"}
     assert {s["vector_store"] for s in stacks} == {"none", "qdrant", "pgvector"}
     assert {s["task_queue"] for s in stacks} == {"none", "arq", "celery"}
+
+
+def test_a_render_after_asyncio_run_gets_its_own_event_loop(tmp_path: Path) -> None:
+    # asyncio.run leaves the main thread without a loop; Pulumi's mocks need one (CI ran every app render
+    # after a test that had used asyncio.run, and all of them failed).
+    asyncio.run(asyncio.sleep(0))
+    result = render_program(write_program(tmp_path, MATRIX["chat"]))
+    assert any(m["kind"] == "Deployment" for m in result.manifests)
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))

@@ -187,6 +187,7 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
+    from ..render import install_mocks
     from .program import build_platform_stack, load_platform_config
 
     region = str(values.get("region") or "us-east-1")
@@ -202,7 +203,7 @@ def render_platform(values: Mapping[str, Any], *, project: str = "platform", sta
             secret_keys.append(f"{project}:{key}")
     pulumi.runtime.set_all_config(config, secret_keys)
     set_root_resource(None)  # a fresh Stack per render, so exports from an earlier render do not leak in
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    install_mocks(mocks, project=project, stack=stack, monitor=monitor)
     SETTINGS.rpc_manager.clear()
     resolved: dict[str, Any] = {}
     secrets: set[str] = set()

@@ -58,7 +58,7 @@ def render_revealed(program_dir: Path, stack: str, secrets: dict[str, str],
         config[prefix + key] = secrets.get(key) or secrets.setdefault(key, _random_secret(key))
         secret_names.append(prefix + key)
     mocks = r._RecordingMocks({"*": platform_outputs})
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    r.install_mocks(mocks, project=project, stack=stack)
     pulumi.runtime.set_all_config(config, secret_names)
     added = str(program_dir) not in sys.path
     try:
