@@ -16,6 +16,8 @@ from typing import Any
 from aistarter.answers import validate
 from aistarter.render import Engine, render_project
 
+from .locks import exclusive
+
 VENV = Path(os.environ.get("AISTARTER_PROJECT_VENV", Path.home() / ".cache" / "aistarter-tests" / "project-venv"))
 
 
@@ -34,13 +36,14 @@ def declared_requirements(project: Path) -> list[str]:
 def project_python(project: Path, venv_dir: Path = VENV) -> Path:
     """A venv holding what the project declares; pass a new venv_dir to prove the declaration alone suffices."""
     python = venv_dir / "bin" / "python"
-    if not python.exists():
-        venv.EnvBuilder(with_pip=True).create(venv_dir)
     reqs = declared_requirements(project)
-    if reqs:
-        installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *reqs],
-                                   capture_output=True, text=True)
-        assert installed.returncode == 0, f"installing the project's declared deps failed:\n{installed.stderr[-3000:]}"
+    with exclusive(venv_dir):  # pytest-xdist workers share this venv; one installs at a time
+        if not python.exists():
+            venv.EnvBuilder(with_pip=True).create(venv_dir)
+        if reqs:
+            installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                                        *reqs], capture_output=True, text=True)
+            assert installed.returncode == 0, f"installing the project's declared deps failed:\n{installed.stderr[-3000:]}"
     return python
 
 

@@ -37,6 +37,7 @@ from aistarter.decide import decide
 from aistarter.questions import CRITERIA, QUESTIONS
 from aistarter.render import infra_library_dir, render_project, template_context, template_dir
 
+from .locks import exclusive
 from .matrix import HEAVY
 
 REQUIRE_SERVICES = os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1"
@@ -274,6 +275,11 @@ def test_service_health_and_unknown_paths(service: str) -> None:
 @pytest.fixture(scope="module")
 def nunjucks() -> Path:
     """node_modules with nunjucks and isbinaryfile as Backstage uses them, installed once into a cache folder."""
+    with exclusive(NUNJUCKS_DIR):  # pytest-xdist workers share the cache folder
+        return _install_nunjucks()
+
+
+def _install_nunjucks() -> Path:
     modules = NUNJUCKS_DIR / "node_modules"
     installed = all((modules / spec.split("@")[0] / "package.json").is_file() for spec in NPM_PACKAGES)
     if installed and shutil.which("node"):

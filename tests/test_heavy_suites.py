@@ -22,6 +22,10 @@ FAULT_PROJECTS: dict[str, dict[str, object]] = {
 }
 
 
+# Server processes under load: one worker runs these in order, so two fault suites never race for the cores.
+pytestmark = pytest.mark.xdist_group("heavy-suites")
+
+
 def _require_postgres() -> None:
     if postgres_reachable():
         return

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# One worker runs the rehearsals in order: they share the module's generated projects, and each starts a
+# cluster's worth of sandboxes and a Prometheus that would race a second rehearsal for the two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rehearsal")]
 
 REQUIRE_SERVICES = os.environ.get("AISTARTER_REQUIRE_SERVICES") == "1"
 RAG = ["use_case=rag", "providers=openai,local", "self_hosted=small", "task_queue=arq", "vector_store=pgvector"]
