@@ -43,7 +43,8 @@ def project_python(project: Path, venv_dir: Path = VENV) -> Path:
         if reqs:
             installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
                                         *reqs], capture_output=True, text=True)
-            assert installed.returncode == 0, f"installing the project's declared deps failed:\n{installed.stderr[-3000:]}"
+            assert installed.returncode == 0, (
+                f"installing the project's declared deps failed:\n{installed.stderr[-3000:]}")
     return python
 
 

@@ -135,8 +135,12 @@ class _Config:
         return v if isinstance(v, dict | list) else None
 
 
-def test_loader_refuses_the_placeholder_image_and_says_how_to_set_it() -> None:
+def test_loader_refuses_the_placeholder_image_and_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pulumi
     from aistarter_infra.config import load_app_config
+
+    # As `pulumi up` runs it: an earlier render in this process left Pulumi's mock monitor installed.
+    monkeypatch.setattr(pulumi.runtime.settings.SETTINGS, "monitor", None)
 
     values = stack_to_config(CHAT_NO_GPU, "demo")
     with pytest.raises(ConfigError) as err:

@@ -24,7 +24,10 @@ def test_disconnect_cancels_upstream_and_records_usage_so_far(live: Any, stub: t
     upstream, stub_url = stub
     # A long, slow answer: 400 chunks, 20 ms apart (8 s in total).
     upstream.plan(FIRST, Behaviour(chunks=[f" w{i}" for i in range(400)], chunk_delay=0.02))
-    with live(providers=[FIRST], fallback=[], **upstream_settings(stub_url, [FIRST])) as (url, headers):
+    # A first-token timeout well above the stub's: a tight latency budget (50 ms gives 25 ms attempts) must not
+    # time the attempt out before the disconnect this test is about.
+    with live(providers=[FIRST], fallback=[], timeout_s=5.0, provider_timeouts={},
+              **upstream_settings(stub_url, [FIRST])) as (url, headers):
         with httpx.Client(timeout=10) as client:
             with client.stream("POST", f"{url}/v1/chat/completions", headers=headers, json={
                 "model": DEFAULT_PROVIDER_MODELS[FIRST], "stream": True,
@@ -71,7 +74,8 @@ def test_a_stream_dropped_before_the_response_starts_is_closed_and_recorded(
 
     upstream, stub_url = stub
     upstream.plan(FIRST, Behaviour(chunks=[f" w{i}" for i in range(400)], chunk_delay=0.02))
-    settings = make_settings(providers=[FIRST], fallback=[], **upstream_settings(stub_url, [FIRST]))
+    settings = make_settings(providers=[FIRST], fallback=[], timeout_s=5.0, provider_timeouts={},
+                             **upstream_settings(stub_url, [FIRST]))
     db.configure(settings.database_url)
     db.upgrade(settings.database_url)
     service.configure(settings)
