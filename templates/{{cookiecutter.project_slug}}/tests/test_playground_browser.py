@@ -142,7 +142,11 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
 {%- if cookiecutter.vector_store != 'none' %}
     assert shown("documents") == "refund-policy"
     chunk = panel.find_element(By.CSS_SELECTOR, '.chunk[data-document-id="refund-policy"]')
+{%- if cookiecutter.trace_content == 'metadata' %}
+    assert chunk.text.endswith("(content not kept)")  # TRACE_CONTENT=metadata: ids, never text
+{%- else %}
     assert "30 days" in chunk.text
+{%- endif %}
 {%- endif %}
     interaction = panel.get_attribute("data-interaction-id")
 
@@ -153,7 +157,9 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
     wait.until(lambda d: "down" in d.find_element(By.CSS_SELECTOR, '[data-field="feedback"]').text)
 
     record = httpx.get(f"{url}/v1/interactions/{interaction}", headers=headers).json()
-    assert [(f["rating"], f["comment"]) for f in record["feedback"]] == [("down", "should quote the 30-day window")]
+    # The comment is kept like the answer it is about: not at all under TRACE_CONTENT=metadata.
+    comment = {% if cookiecutter.trace_content == 'metadata' %}None{% else %}"should quote the 30-day window"{% endif %}
+    assert [(f["rating"], f["comment"]) for f in record["feedback"]] == [("down", comment)]
     assert record["prompt"]["version"] == chosen and record["stream"] is True
 {%- if cookiecutter.use_case == 'agents' %}
 
@@ -170,8 +176,12 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
     assert "42" in turn.find_element(By.CSS_SELECTOR, ".answer").text
     run = turn.find_element(By.CSS_SELECTOR, ".run[data-run-id]")
     calls = {c.get_attribute("data-tool"): c.text for c in run.find_elements(By.CSS_SELECTOR, ".tool-call")}
-    assert set(calls) == {"calculate", "list_files"} and "result: 42" in calls["calculate"]
-    assert "MCP files" in calls["list_files"] and "extending.md" in calls["list_files"]
+    assert set(calls) == {"calculate", "list_files"} and "MCP files" in calls["list_files"]
+{%- if cookiecutter.trace_content == 'metadata' %}
+    assert "result: (not kept: trace_content=metadata)" in calls["calculate"]
+{%- else %}
+    assert "result: 42" in calls["calculate"] and "extending.md" in calls["list_files"]
+{%- endif %}
     record = httpx.get(f"{url}/v1/agents/runs/{run.get_attribute('data-run-id')}", headers=headers).json()
     assert record["status"] == "succeeded" and record["tool_calls"] == 2
     panel = wait.until(lambda d: turn.find_element(By.CSS_SELECTOR, ".provenance[data-interaction-id]"))
