@@ -74,6 +74,14 @@ def test_starter_dataset_passes_and_matches_the_committed_baseline(evals: Any, c
     assert document["aggregate"]["hit_rate"] == 1.0 and document["aggregate"]["mrr"] == 1.0
     assert sorted(document["params"]["documents"]) == ["refunds", "shipping", "warranty"]
 {%- endif %}
+{%- if cookiecutter.use_case == 'agents' %}
+    # Agent cases ran through the agent's loop: their tools really ran, and the tools scorer saw them.
+    agent_cases = {c["id"]: c for c in document["cases"] if c["id"].startswith("agent-")}
+    assert len(agent_cases) == 3
+    assert all(c["scores"]["tools"] == 1.0 and c["agent_run_id"] for c in agent_cases.values())
+    assert agent_cases["agent-calculates"]["notes"]["tools"] == "called: calculate"
+    assert document["aggregate"]["scores"]["tools"] == 1.0
+{%- endif %}
     code, stdout, stderr = cli("compare", "evals/baseline.json", str(out))
     assert code == 0, stdout + stderr
     # Stored with its parameters: comparable by run id as well as by file.
@@ -130,16 +138,44 @@ def test_compare_catches_a_prompt_version_that_drops_a_required_fact(evals: Any,
     assert cli("compare", str(tmp_path / "a.json"), str(tmp_path / "a.json"))[0] == 0
     assert cli("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--threshold", "1")[0] == 0
 
+{%- if cookiecutter.use_case == 'agents' %}
+
+
+def test_compare_catches_an_agent_that_no_longer_calls_an_expected_tool(evals: Any, tmp_path: Path) -> None:
+    # The planted regression: an edit to agents.json drops the `calculate` tool (say, renamed in a refactor).
+    # The model can no longer call it, so the starter case that expects it fails and compare says so.
+    config = json.loads((PROJECT / "agents.json").read_text())
+    config["agents"]["assistant"]["tools"].remove("calculate")
+    broken = tmp_path / "agents.json"
+    broken.write_text(json.dumps(config))
+    candidate = tmp_path / "candidate.json"
+    done = evals("run", "--out", str(candidate), AGENTS_CONFIG=str(broken))
+    assert done.returncode == 1 and "called: none" in done.stdout, done.stdout + done.stderr
+    compared = evals("compare", "evals/baseline.json", str(candidate))
+    print(compared.stdout)  # the table, for the record (pytest -s)
+    assert compared.returncode == 1
+    assert "| agent-calculates | tools | 1.00 | 0.00 | -1.00 | REGRESSION |" in compared.stdout
+    assert "| agent-tells-the-time | tools | 1.00 | 1.00 | +0.00 |  |" in compared.stdout
+    assert "| ALL | mean tools | 1.00 | 0.67 | -0.33 | REGRESSION |" in compared.stdout
+{%- endif %}
+
 
 def test_bad_input_is_one_line_and_exit_2(cli: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "messages": [{"role": "user", "content": "hi"}]}\n{"id": "y", "messages": []}\n')
+{%- if cookiecutter.use_case == 'agents' %}
+    no_agent = tmp_path / "no-agent.jsonl"
+    no_agent.write_text('{"id": "x", "agent": "nobody", "messages": [{"role": "user", "content": "hi"}]}\n')
+{%- endif %}
     for args, message in [
         (("run", "--dataset", str(bad)), "bad.jsonl:2: messages: List should have at least 1 item"),
         (("run", "--dataset", str(tmp_path / "missing.jsonl")), "not found"),
         (("run", "--prompt-version", "v999"), {% if cookiecutter.prompt_versioning %}"no version 'v999'"{% else %}"does not apply"{% endif %}),
         (("compare", str(tmp_path / "nope.json"), str(tmp_path / "nope.json")), "not found"),
         (("compare", "evals/baseline.json", "evals/baseline.json", "--threshold", "2"), "between 0 and 1"),
+{%- if cookiecutter.use_case == 'agents' %}
+        (("run", "--dataset", str(no_agent)), "dataset names agent(s) nobody not in agents.json (defined: assistant)"),
+{%- endif %}
     ]:
         code, stdout, stderr = cli(*args)
         assert code == 2, (args, stdout, stderr)

@@ -66,3 +66,16 @@ def test_config_lists_prompt_versions(client: TestClient, auth_headers: dict[str
 {%- if cookiecutter.auth == 'api_key' %}
     assert client.get("/playground/config").status_code == 401
 {%- endif %}
+
+
+def test_agent_picker_only_in_agents_projects(client: TestClient) -> None:
+    page, js = client.get("/playground").text, client.get("/playground/static/app.js").text
+{%- if cookiecutter.use_case == 'agents' %}
+    # The picker lists GET /v1/agents and chats through the agent's chat-completions endpoint, rendering the
+    # `: step {...}` comments of its stream (tests/test_agents.py checks the stream carries them).
+    assert '<select id="agent">' in page
+    assert '"/v1/agents"' in js and "/chat/completions" in js and "X-Agent-Run-Id" in js
+    assert 'startsWith("step ")' in js and "/v1/agents/runs/" in js
+{%- else %}
+    assert 'id="agent"' not in page and "/v1/agents" not in js  # no agents, no picker
+{%- endif %}

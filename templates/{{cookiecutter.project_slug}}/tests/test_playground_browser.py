@@ -110,6 +110,11 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
         find(By.CSS_SELECTOR, "#key-form button").click()
     wait.until(lambda d: d.find_element(By.ID, "key-status").text == "connected")
     assert key is None or key not in driver.current_url  # type: ignore[attr-defined]
+{%- if cookiecutter.use_case == 'agents' %}
+    # The picker starts on the first agent; plain chat first, the agent after.
+    wait.until(lambda d: Select(d.find_element(By.ID, "agent")).first_selected_option.get_attribute("value"))
+    Select(find(By.ID, "agent")).select_by_value("")
+{%- endif %}
     Select(find(By.ID, "prompt-version")).select_by_index(1)  # the first explicit version
     chosen = Select(find(By.ID, "prompt-version")).first_selected_option.get_attribute("value")
     Select(find(By.ID, "model")).select_by_value("fake-1")
@@ -137,7 +142,11 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
 {%- if cookiecutter.vector_store != 'none' %}
     assert shown("documents") == "refund-policy"
     chunk = panel.find_element(By.CSS_SELECTOR, '.chunk[data-document-id="refund-policy"]')
+{%- if cookiecutter.trace_content == 'metadata' %}
+    assert chunk.text.endswith("(content not kept)")  # TRACE_CONTENT=metadata: ids, never text
+{%- else %}
     assert "30 days" in chunk.text
+{%- endif %}
 {%- endif %}
     interaction = panel.get_attribute("data-interaction-id")
 
@@ -148,7 +157,36 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
     wait.until(lambda d: "down" in d.find_element(By.CSS_SELECTOR, '[data-field="feedback"]').text)
 
     record = httpx.get(f"{url}/v1/interactions/{interaction}", headers=headers).json()
-    assert [(f["rating"], f["comment"]) for f in record["feedback"]] == [("down", "should quote the 30-day window")]
+    # The comment is kept like the answer it is about: not at all under TRACE_CONTENT=metadata.
+    comment = {% if cookiecutter.trace_content == 'metadata' %}None{% else %}"should quote the 30-day window"{% endif %}
+    assert [(f["rating"], f["comment"]) for f in record["feedback"]] == [("down", comment)]
     assert record["prompt"]["version"] == chosen and record["stream"] is True
+{%- if cookiecutter.use_case == 'agents' %}
+
+    # The agent picker: each tool step shows while the run goes on, then the run record under the answer.
+    Select(find(By.ID, "agent")).select_by_value("assistant")
+    assert not find(By.ID, "model").is_enabled()  # the agent brings its own model (agents.json)
+    find(By.ID, "reset").click()
+    find(By.ID, "message").send_keys("calculate 6*7 and list_files\n")
+    turn = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".turn.assistant"))
+    step = wait.until(lambda d: turn.find_elements(By.CSS_SELECTOR, '.step[data-tool="calculate"]'))[0]
+    assert turn.get_attribute("data-done") is None and not turn.find_element(By.CSS_SELECTOR, ".answer").text
+    assert step.text.startswith("tool step 1: calculate(")
+    wait.until(lambda d: turn.get_attribute("data-done") == "true")
+    assert "42" in turn.find_element(By.CSS_SELECTOR, ".answer").text
+    run = turn.find_element(By.CSS_SELECTOR, ".run[data-run-id]")
+    calls = {c.get_attribute("data-tool"): c.text for c in run.find_elements(By.CSS_SELECTOR, ".tool-call")}
+    assert set(calls) == {"calculate", "list_files"} and "MCP files" in calls["list_files"]
+{%- if cookiecutter.trace_content == 'metadata' %}
+    assert "result: (not kept: trace_content=metadata)" in calls["calculate"]
+{%- else %}
+    assert "result: 42" in calls["calculate"] and "extending.md" in calls["list_files"]
+{%- endif %}
+    record = httpx.get(f"{url}/v1/agents/runs/{run.get_attribute('data-run-id')}", headers=headers).json()
+    assert record["status"] == "succeeded" and record["tool_calls"] == 2
+    panel = wait.until(lambda d: turn.find_element(By.CSS_SELECTOR, ".provenance[data-interaction-id]"))
+    last_call = [s for s in record["steps"] if s["type"] == "model"][-1]
+    assert panel.get_attribute("data-interaction-id") == last_call["interaction_id"]
+{%- endif %}
     screenshot = os.environ.get("PLAYGROUND_SCREENSHOT") or str(tmp_path / "playground.png")
     assert driver.save_screenshot(screenshot)  # type: ignore[attr-defined]

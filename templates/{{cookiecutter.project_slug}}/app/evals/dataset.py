@@ -4,6 +4,10 @@ must satisfy; every expectation is optional, and a case with none is run and rec
     {"id": "refunds", "messages": [{"role": "user", "content": "How long do refunds take?"}],
      "expected_facts": ["30 days"], "regex": ["\\\\d+ days"], "expected_document_ids": ["refunds"],
      "expected_tool_calls": ["lookup_order"], "json_schema": {"type": "object"}, "rubric": "polite"}
+{%- if cookiecutter.use_case == 'agents' %}
+
+A case with `"agent": "assistant"` runs through that agent (app/evals/agents.py), so its tools really run.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class Case(BaseModel):
     json_schema: dict[str, Any] | None = Field(None, description="The answer must be JSON valid against this.")
     rubric: str | None = Field(None, description="For the optional LLM judge (--judge): what a good answer does.")
     meta: dict[str, Any] = Field(default_factory=dict, description="Free-form: origin, rating, comment, reference.")
+{%- if cookiecutter.use_case == 'agents' %}
+    agent: str | None = Field(None, description="Run through this agent of agents.json (its tools run) instead of "
+                                                "one chat completion; `expected_tool_calls` checks what it called.")
+{%- endif %}
 
     @field_validator("regex")
     @classmethod

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from app import {% if cookiecutter.vector_store != 'none' %}memory, {% endif %}prompts, provenance, service
+{%- if cookiecutter.use_case == 'agents' %}
+from app.agents.config import AgentsFile
+{%- endif %}
 from app.db import base as db
+{%- if cookiecutter.use_case == 'agents' %}
+from app.evals import agents as agent_cases
+{%- endif %}
 from app.evals import scorers
 from app.evals.dataset import Case, EvalError, load
 from app.evals.models import EvalResult, EvalRun
@@ -24,6 +30,8 @@ from app.settings import Settings
 # Scores that must all be 1.0 for a case to pass. The reciprocal rank is reported (its mean is MRR) but a
 # relevant document at rank 2 is still a hit, so it does not fail a case on its own.
 GATED = ("facts", "regex", "json_schema", "tools", "retrieval_hit", "judge")
+# What a case can fail with and still be recorded (as its error) while the other cases run.
+FAILURES: tuple[type[Exception], ...] = (GatewayError,{% if cookiecutter.use_case == 'agents' %} agent_cases.RunFailed{% endif %})
 JUDGE_SYSTEM = ("You grade an assistant's answer against a rubric. Reply with PASS or FAIL as the first word, "
                 "then one short sentence saying why.")
 
@@ -45,17 +53,29 @@ async def _judge(case: Case, answer: str, judge_model: str, tenant: str, run_id:
     return (1.0 if words and words[0].strip(".:*").upper() == "PASS" else 0.0), verdict.text.strip()[:300]
 
 
+async def _answer(case: Case, *, model: str | None, prompt_version: str | None, tenant: str,
+                  run_id: str{% if cookiecutter.use_case == 'agents' %}, agents: AgentsFile | None{% endif %}) -> tuple[Any, dict[str, Any]]:
+    """The answer to a case and its interaction record, through the API's own path."""
+{%- if cookiecutter.use_case == 'agents' %}
+    if case.agent:
+        assert agents is not None  # agents_for() checked the case's agent before the run started
+        return await agent_cases.answer(case, agents, model=model, tenant=tenant, run_id=run_id)
+{%- endif %}
+    result = await service.complete(_request(case, model, prompt_version), tenant=tenant,
+                                    request_id=f"eval-{run_id}-{case.id}")
+    return result, await db.run_db(provenance.load, result.interaction_id, tenant) or {}
+
+
 async def _one(case: Case, *, settings: Settings, model: str | None, prompt_version: str | None, tenant: str,
-               run_id: str, judge_model: str | None) -> dict[str, Any]:
+               run_id: str, judge_model: str | None{% if cookiecutter.use_case == 'agents' %}, agents: AgentsFile | None{% endif %}) -> dict[str, Any]:
     out: dict[str, Any] = {"id": case.id, "passed": False, "scored": case.scored(), "scores": {}, "metrics": {},
                            "notes": {}, "interaction_id": None, "error": None}
     try:
-        result = await service.complete(_request(case, model, prompt_version), tenant=tenant,
-                                        request_id=f"eval-{run_id}-{case.id}")
-    except GatewayError as exc:
+        result, record = await _answer(case, model=model, prompt_version=prompt_version, tenant=tenant,
+                                       run_id=run_id{% if cookiecutter.use_case == 'agents' %}, agents=agents{% endif %})
+    except FAILURES as exc:
         out["error"] = str(exc)
         return out
-    record = await db.run_db(provenance.load, result.interaction_id, tenant) or {}
     text = result.text
     scores: dict[str, float] = {}
     notes: dict[str, str] = {}
@@ -90,6 +110,10 @@ async def _one(case: Case, *, settings: Settings, model: str | None, prompt_vers
         retrieved_document_ids=result.retrieved_document_ids,
         answer=keep(text, settings.trace_content),
     )
+{%- if cookiecutter.use_case == 'agents' %}
+    if record.get("agent_run_id"):
+        out["agent_run_id"] = record["agent_run_id"]  # GET /v1/agents/runs/{id}: every step of the case
+{%- endif %}
     return out
 
 
@@ -141,6 +165,9 @@ async def run(settings: Settings, dataset_path: str | Path, *, prompt_version: s
               model: str | None = None, tenant: str = "evals", judge_model: str | None = None,
               documents: str | Path | None = None) -> dict[str, Any]:
     cases, digest = load(dataset_path)
+{%- if cookiecutter.use_case == 'agents' %}
+    agents = agent_cases.agents_for(cases)
+{%- endif %}
 {%- if not cookiecutter.prompt_versioning %}
     if prompt_version:
         raise EvalError("--prompt-version does not apply: this project keeps one prompt file per name "
@@ -166,7 +193,8 @@ async def run(settings: Settings, dataset_path: str | Path, *, prompt_version: s
             raise EvalError("--documents needs vector memory, which this project was generated without")
 {%- endif %}
         results = [await _one(case, settings=settings, model=model, prompt_version=prompt_version, tenant=tenant,
-                              run_id=run_id, judge_model=judge_model) for case in cases]
+                              run_id=run_id, judge_model=judge_model{% if cookiecutter.use_case == 'agents' %},
+                              agents=agents{% endif %}) for case in cases]
     finally:
         await service.shutdown()
 {%- if cookiecutter.vector_store != 'none' %}

@@ -1,5 +1,9 @@
 // The playground: streams answers from /v1/chat/completions and shows, under each one, the interaction
 // record that explains it. Every write to the page uses textContent: model output is never parsed as HTML.
+{%- if cookiecutter.use_case == 'agents' %}
+// With an agent picked, it chats through /v1/agents/{name}/chat/completions instead: each step of the run
+// shows as it streams (`: step {...}` SSE comments), and the run record is shown above the provenance.
+{%- endif %}
 const KEY = "playground.apiKey"; // sessionStorage: gone when the tab closes, never put in a URL
 const $ = (selector) => document.querySelector(selector);
 const conversation = [];
@@ -59,8 +63,71 @@ async function loadPickers() {
     option.value = model.id;
     picker.append(option);
   }
+{%- if cookiecutter.use_case == 'agents' %}
+  await loadAgents();
+{%- endif %}
   $("#key-status").textContent = "connected";
 }
+{%- if cookiecutter.use_case == 'agents' %}
+
+// The agents of agents.json (GET /v1/agents); the first is picked, since agents are what this project is for.
+async function loadAgents() {
+  const agents = await api("/v1/agents").then((r) => r.json());
+  const picker = $("#agent");
+  picker.replaceChildren(el("option", "", "(none: plain chat)"));
+  picker.firstChild.value = "";
+  for (const agent of agents.data) {
+    const tools = [...agent.tools.map((t) => t.name), ...agent.mcp_servers.map((s) => `MCP ${s}`)];
+    const option = el("option", "", `${agent.name} (${tools.join(", ") || "no tools"})`);
+    option.value = agent.name;
+    picker.append(option);
+  }
+  if (agents.data.length) picker.value = agents.data[0].name;
+  agentPicked();
+}
+
+// An agent brings its own model and instructions (agents.json), so the model and prompt pickers step aside.
+function agentPicked() {
+  for (const id of ["#model", "#prompt-version"]) $(id).disabled = Boolean($("#agent").value);
+}
+
+// A step of the run as it streams: the run record's own entry, so arguments follow TRACE_CONTENT.
+function renderRunStep(box, step) {
+  const node = el("div", "step");
+  node.dataset.type = step.type;
+  if (step.type === "tool") {
+    node.dataset.tool = step.name;
+    node.textContent = `tool step ${step.step}: ${step.name}(${step.arguments ?? "…"})` +
+      (step.error ? ` failed: ${step.error}` : ` done in ${step.duration_ms} ms`);
+  } else {
+    node.textContent = `model call ${step.step}` + (step.error ? ` failed: ${step.error}` : `: ${step.model} ` +
+      `(${step.provider}) ${step.tool_calls.length ? `asks for ${step.tool_calls.join(", ")}` : "answers"}`);
+  }
+  box.append(node);
+}
+
+// Under the answer: the run record (GET /v1/agents/runs/{id}) with every tool call it made.
+function renderRun(box, run) {
+  const hidden = `(not kept: trace_content=${run.trace_content})`;
+  box.replaceChildren(el("strong", "", "Agent run"));
+  const list = el("dl");
+  field(list, "run_id", "run", run.id);
+  field(list, "run_status", "status", run.status + (run.error ? `: ${run.error}` : ""));
+  field(list, "run_calls", "model / tool calls", `${run.model_calls} / ${run.tool_calls}`);
+  field(list, "run_tokens", "run tokens in / out", `${run.usage.input_tokens} / ${run.usage.output_tokens}`);
+  box.append(list);
+  for (const step of run.steps.filter((s) => s.type === "tool")) {
+    const call = el("div", "tool-call");
+    call.dataset.tool = step.name;
+    const where = step.server ? `MCP ${step.server}` : step.source;
+    call.append(el("div", "", `${step.name} (${where}), ${step.duration_ms} ms`),
+      el("div", "", `arguments: ${step.arguments ?? hidden}`),
+      el("div", step.error ? "error" : "", step.error ? `error: ${step.error}` : `result: ${step.result ?? hidden}`));
+    box.append(call);
+  }
+  box.dataset.runId = run.id;
+}
+{%- endif %}
 
 function field(list, name, label, value) {
   list.append(el("dt", "", label));
@@ -160,7 +227,7 @@ function renderStep(steps, stepsBox, call) {
   step.node.textContent = `tool step ${index + 1}: ${step.name}(${step.args})`;
 }
 
-async function* sseData(response) {
+async function* sseData(response{% if cookiecutter.use_case == 'agents' %}, onComment{% endif %}) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -172,6 +239,9 @@ async function* sseData(response) {
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
       const event = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
+{%- if cookiecutter.use_case == 'agents' %}
+      for (const line of event.split("\n")) if (line.startsWith(":")) onComment(line.slice(1).trim());
+{%- endif %}
       const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
       if (data) yield data;
     }
@@ -185,7 +255,15 @@ async function send(text) {
   const stepsBox = el("div", "steps");
   const answer = el("div", "answer");
   const panel = el("div", "provenance");
+{%- if cookiecutter.use_case == 'agents' %}
+  const runBox = el("div", "run");
+  turn.append(stepsBox, answer, runBox, panel);
+  const agent = $("#agent").value;
+  const path = agent ? `/v1/agents/${encodeURIComponent(agent)}/chat/completions` : "/v1/chat/completions";
+  let runId = null;
+{%- else %}
   turn.append(stepsBox, answer, panel);
+{%- endif %}
   $("#transcript").append(turn);
   const body = { messages: conversation, stream: true, stream_options: { include_usage: true } };
   if ($("#model").value) body.model = $("#model").value;
@@ -193,9 +271,17 @@ async function send(text) {
   const steps = new Map();
   let interactionId = null;
   try {
+{%- if cookiecutter.use_case == 'agents' %}
+    const response = await api(path, { method: "POST", body: JSON.stringify(body) });
+    interactionId = response.headers.get("X-Interaction-Id");
+    runId = response.headers.get("X-Agent-Run-Id");
+    const onComment = (text) => text.startsWith("step ") && renderRunStep(stepsBox, JSON.parse(text.slice(5)));
+    for await (const data of sseData(response, onComment)) {
+{%- else %}
     const response = await api("/v1/chat/completions", { method: "POST", body: JSON.stringify(body) });
     interactionId = response.headers.get("X-Interaction-Id");
     for await (const data of sseData(response)) {
+{%- endif %}
       if (data === "[DONE]") break;
       const chunk = JSON.parse(data);
       if (chunk.error) throw new Error(chunk.error.message);
@@ -213,6 +299,19 @@ async function send(text) {
     answer.textContent += `\n[${error.message}]`;
     conversation.pop();
   }
+{%- if cookiecutter.use_case == 'agents' %}
+  if (runId) {
+    // The answer's id names the run, not an interaction: provenance is the run's last model call.
+    try {
+      const run = await api(`/v1/agents/runs/${encodeURIComponent(runId)}`).then((r) => r.json());
+      renderRun(runBox, run);
+      interactionId = run.steps.filter((s) => s.interaction_id).map((s) => s.interaction_id).pop() || null;
+    } catch (error) {
+      runBox.textContent = `run record unavailable: ${error.message}`;
+      interactionId = null;
+    }
+  }
+{%- endif %}
   if (interactionId) {
     try {
       const record = await api(`/v1/interactions/${encodeURIComponent(interactionId)}`).then((r) => r.json());
@@ -259,7 +358,9 @@ $("#message").addEventListener("keydown", (event) => {
   }
 });
 
-$("#reset").addEventListener("click", () => {
+{% if cookiecutter.use_case == 'agents' %}$("#agent").addEventListener("change", agentPicked);
+
+{% endif %}$("#reset").addEventListener("click", () => {
   conversation.length = 0;
   $("#transcript").replaceChildren();
 });
