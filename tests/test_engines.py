@@ -3,16 +3,17 @@ project `aistarter new` gives, because aistarter's Jinja extension computes the 
 
 from __future__ import annotations
 
+import functools
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aistarter import __version__, hooks
 from aistarter.answers import validate
-from aistarter.render import generate, template_dir
-
-# Not the vendored infra library nor the first commit: those are the finishing steps `aistarter new` adds.
-FINISHING = ("infra/aistarter_infra/", ".git/")
+from aistarter.render import TEMPLATE_BRANCH, generate, template_dir
 
 CASES: list[dict[str, Any]] = [
     {},
@@ -25,40 +26,65 @@ CASES: list[dict[str, Any]] = [
 
 
 def tree(root: Path) -> dict[str, bytes]:
+    """Every file but git's own: the vendored infra library is in, the hooks/_tasks put it there."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.relative_to(root).as_posix().startswith(FINISHING)}
+            if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+def text_values(answers: dict[str, Any]) -> dict[str, Any]:
+    # The engines' command lines take text; a list (providers) is comma-separated in both.
+    return {k: ",".join(v) if isinstance(v, list) else v for k, v in answers.items()}
 
 
 def by_copier(answers: dict[str, Any], dest: Path) -> Path:
     import copier
 
-    # What `copier copy --trust --defaults --data k=v ... templates DEST` does (text values, lists comma-separated).
-    data = {k: ",".join(v) if isinstance(v, list) else v for k, v in answers.items()}
-    copier.run_copy(str(template_dir()), str(dest), data=data, defaults=True, unsafe=True, quiet=True)
+    # What `copier copy --trust --defaults --data k=v ... templates DEST` does; --trust runs the _tasks (after-hook).
+    copier.run_copy(str(template_dir()), str(dest), data=text_values(answers), defaults=True, unsafe=True, quiet=True)
     return dest
 
 
-def by_cookiecutter(answers: dict[str, Any], out: Path) -> Path:
+@pytest.fixture
+def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], Any]:
+    """pytest-cookies' `cookies.bake` on templates/, as `cookiecutter --no-input -f templates k=v ...`.
+
+    -f (overwrite_if_exists) because a folder whose name renders empty maps onto its parent, which exists;
+    pytest-cookies has no option for it, so its call to cookiecutter gets it here.
+    """
+    import pytest_cookies.plugin
     from cookiecutter.main import cookiecutter
 
-    # What `cookiecutter --no-input -f templates k=v ...` does: text values, lists comma-separated. -f because a
-    # folder whose name renders empty maps onto its parent, which already exists.
-    context = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in answers.items()}
-    return Path(cookiecutter(str(template_dir()), no_input=True, extra_context=context, output_dir=str(out),
-                             overwrite_if_exists=True))
+    forced = functools.partial(cookiecutter, overwrite_if_exists=True)
+    monkeypatch.setattr(pytest_cookies.plugin, "cookiecutter", forced)
+    return lambda answers: cookies.bake(extra_context=text_values(answers), template=str(template_dir()))
 
 
 def case_id(answers: dict[str, Any]) -> str:
     return ",".join(answers) or "defaults"
 
 
+def history(project: Path) -> list[str]:
+    """Subjects on main, and whether the template branch points at main's tip."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout
+
+    tip_is_template = git("rev-parse", "main") == git("rev-parse", TEMPLATE_BRANCH)
+    return [*git("log", "--format=%s", "main").splitlines(), str(tip_is_template)]
+
+
 @pytest.mark.parametrize("answers", CASES, ids=case_id)
-def test_copier_and_cookiecutter_directly_give_the_project_aistarter_new_gives(tmp_path: Path, answers: dict) -> None:
-    expected = tree(generate(validate(answers), tmp_path / "new").path)
-    for engine, got in (("copier", tree(by_copier(answers, tmp_path / "copier"))),
-                        ("cookiecutter", tree(by_cookiecutter(answers, tmp_path / "cookiecutter")))):
+def test_copier_and_cookiecutter_directly_give_the_project_aistarter_new_gives(tmp_path: Path, bake: Any,
+                                                                                answers: dict) -> None:
+    made = generate(validate(answers), tmp_path / "new").path
+    expected = tree(made)
+    baked = bake(answers)
+    assert baked.exit_code == 0, baked.exception
+    for engine, project in (("copier", by_copier(answers, tmp_path / "copier")), ("cookiecutter", baked.project_path)):
+        got = tree(project)
         assert sorted(got) == sorted(expected), (engine, sorted(set(got) ^ set(expected))[:10])
         assert [name for name in expected if got[name] != expected[name]] == [], engine
+        # The after-hook's first commit and template branch, which `aistarter update` merges through.
+        assert history(project) == history(made) == [f"Generated by aistarter {__version__}", "True"], engine
 
 
 @pytest.mark.parametrize(
@@ -77,3 +103,31 @@ def test_copier_refuses_bad_answers_with_the_clis_message(tmp_path: Path, answer
         by_copier(answers, tmp_path / "p")
     assert message in str(exc.value) and "\n" not in str(exc.value)
     assert not (tmp_path / "p" / "README.md").exists()
+
+
+def test_a_bad_answer_fails_the_cookiecutter_bake_with_the_one_line_error(bake: Any,
+                                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    from cookiecutter.exceptions import FailedHookException
+
+    baked = bake({"self_hosted": "small"})
+    assert isinstance(baked.exception, FailedHookException) and "exit status: 2" in str(baked.exception)
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("aistarter:")]
+    assert errors == ["aistarter: self_hosted needs 'local' in providers: the gateway reaches the self-hosted model "
+                      "through the local provider (add --set providers=...,local or set self_hosted=none)"]
+    assert baked.project_path is None or not baked.project_path.exists(), "cookiecutter keeps no half project"
+
+
+def test_the_before_hook_is_the_clis_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert hooks.before({"use_case": "rag", "providers": "openai,local"}) == 0
+    assert hooks.before({"use_case": "crud"}) == 2
+    err = capsys.readouterr().err
+    assert err == "aistarter: invalid value for use_case: 'crud' (allowed: chat, rag, agents, batch)\n"
+
+
+def test_the_after_hook_keeps_an_existing_repository(tmp_path: Path) -> None:
+    # A project folder that is already a repository (cookiecutter -f, `aistarter new` into a clone): no new history.
+    project = tmp_path / "p"
+    (project / ".git").mkdir(parents=True)
+    assert hooks.main(["after", str(project)]) == 0
+    assert (project / "infra" / "aistarter_infra" / "__init__.py").is_file()
+    assert sorted(p.name for p in (project / ".git").iterdir()) == []

@@ -113,6 +113,14 @@ def _check(context: Context, key: str) -> str:
     return "; ".join(broken_rules(full, set(known)))
 
 
+@pass_context
+def _answers(context: Context) -> str:
+    """The raw answers as a Python literal, for cookiecutter's hook scripts (rendered before they run)."""
+    source = context.parent.get(NAME)
+    source = source if isinstance(source, Mapping) else context.parent
+    return repr({k: source[k] for k in (*(q.key for q in QUESTIONS), VERSION_KEY) if k in source})
+
+
 class BlueprintExtension(Extension):
     """Load with copier's `_jinja_extensions` or cookiecutter's `_extensions`."""
 
@@ -121,3 +129,4 @@ class BlueprintExtension(Extension):
         environment.context_class = _BlueprintContext
         environment.extend(aistarter_cache={})
         environment.globals["aistarter_check"] = _check
+        environment.globals["aistarter_answers"] = _answers

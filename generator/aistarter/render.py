@@ -125,6 +125,10 @@ def copier_yml() -> dict[str, Any]:
         "_templates_suffix": "",
         "_jinja_extensions": [EXTENSION],
         "_exclude": ["~*", "*.pyc", "__pycache__"],
+        # aistarter.hooks.after: vendor the infra library, the first commit and the template branch. Only on copy:
+        # `copier update` merges the template's own files and must not overwrite the user's copy of the library.
+        "_tasks": [{"command": ["{{ _copier_python }}", "-m", "aistarter.hooks", "after"],
+                    "when": "{{ _copier_operation == 'copy' }}"}],
     }
     config.update({q.key: _copier_question(q) for q in QUESTIONS})
     return config
@@ -154,13 +158,17 @@ def run_engine(engine: Engine, answers: Answers, out_dir: Path, template: Path |
 
     The engines get only the answers: the extension computes the rest, as for anyone running them directly.
     """
+    from .hooks import check
+
     src = str(template or template_dir())
     data = engine_answers(answers, version)
+    check(data)  # the pre-generation hook; the finishing steps are the caller's (staging, an existing .git)
     project = out_dir / answers.project_slug
     if engine == "copier":
         import copier
 
-        copier.run_copy(src, str(project), data=data, defaults=True, unsafe=True, quiet=True, overwrite=True)
+        copier.run_copy(src, str(project), data=data, defaults=True, unsafe=True, quiet=True, overwrite=True,
+                        skip_tasks=True)
     elif engine == "cookiecutter":
         from cookiecutter.main import cookiecutter
 
@@ -179,28 +187,15 @@ def run_engine(engine: Engine, answers: Answers, out_dir: Path, template: Path |
 
 
 def _vendor_infra_library(project: Path) -> None:
-    # Generated projects own their infra code: a copy, never an import of aistarter at deploy time.
-    library = infra_library_dir()
-    if library.is_dir():
-        shutil.copytree(library, project / "infra" / "aistarter_infra",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+    from .hooks import vendor_infra_library
 
-
-def _git(project: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "aistarter", "GIT_AUTHOR_EMAIL": "aistarter@localhost",
-           "GIT_COMMITTER_NAME": "aistarter", "GIT_COMMITTER_EMAIL": "aistarter@localhost"}
-    subprocess.run(["git", *args], cwd=project, env=env, check=True, capture_output=True)
+    vendor_infra_library(project)
 
 
 def _first_commit(project: Path, version: str) -> bool:
-    # The pristine render as the first commit is what `aistarter update` merges against later.
-    if shutil.which("git") is None:
-        return False
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "--no-verify", "-m", f"{FIRST_COMMIT_PREFIX} {version}")
-    _git(project, "branch", TEMPLATE_BRANCH)
-    return True
+    from .hooks import first_commit
+
+    return first_commit(project, version)
 
 
 def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *, template: Path | None = None,
