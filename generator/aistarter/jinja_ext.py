@@ -130,3 +130,5 @@ class BlueprintExtension(Extension):
         environment.extend(aistarter_cache={})
         environment.globals["aistarter_check"] = _check
         environment.globals["aistarter_answers"] = _answers
+        # cookiecutter and Backstage's cookiecutterCompat have `jsonify`; copier's answers file uses it too.
+        environment.filters.setdefault("jsonify", json.dumps)
