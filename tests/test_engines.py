@@ -3,9 +3,7 @@ project `aistarter new` gives, because aistarter's Jinja extension computes the 
 
 from __future__ import annotations
 
-import functools
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,8 @@ import pytest
 from aistarter import __version__, hooks
 from aistarter.answers import validate
 from aistarter.render import TEMPLATE_BRANCH, generate, template_dir
+
+from .conftest import text_values
 
 CASES: list[dict[str, Any]] = [
     {},
@@ -31,32 +31,12 @@ def tree(root: Path) -> dict[str, bytes]:
             if p.is_file() and ".git" not in p.relative_to(root).parts}
 
 
-def text_values(answers: dict[str, Any]) -> dict[str, Any]:
-    # The engines' command lines take text; a list (providers) is comma-separated in both.
-    return {k: ",".join(v) if isinstance(v, list) else v for k, v in answers.items()}
-
-
 def by_copier(answers: dict[str, Any], dest: Path) -> Path:
     import copier
 
     # What `copier copy --trust --defaults --data k=v ... templates DEST` does; --trust runs the _tasks (after-hook).
     copier.run_copy(str(template_dir()), str(dest), data=text_values(answers), defaults=True, unsafe=True, quiet=True)
     return dest
-
-
-@pytest.fixture
-def bake(cookies: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], Any]:
-    """pytest-cookies' `cookies.bake` on templates/, as `cookiecutter --no-input -f templates k=v ...`.
-
-    -f (overwrite_if_exists) because a folder whose name renders empty maps onto its parent, which exists;
-    pytest-cookies has no option for it, so its call to cookiecutter gets it here.
-    """
-    import pytest_cookies.plugin
-    from cookiecutter.main import cookiecutter
-
-    forced = functools.partial(cookiecutter, overwrite_if_exists=True)
-    monkeypatch.setattr(pytest_cookies.plugin, "cookiecutter", forced)
-    return lambda answers: cookies.bake(extra_context=text_values(answers), template=str(template_dir()))
 
 
 def case_id(answers: dict[str, Any]) -> str:
