@@ -3,11 +3,13 @@ project `aistarter new` gives, because aistarter's Jinja extension computes the 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aistarter import __version__, hooks
 from aistarter.answers import validate
@@ -115,3 +117,25 @@ def test_the_after_hook_keeps_an_existing_repository(tmp_path: Path) -> None:
     assert hooks.main(["after", str(project)]) == 0
     assert (project / "infra" / "aistarter_infra" / "__init__.py").is_file()
     assert sorted(p.name for p in (project / ".git").iterdir()) == []
+
+
+def test_the_repository_itself_is_a_copier_template(tmp_path: Path) -> None:
+    """`copier copy --trust --defaults <repository> DIR` on a git repository of aistarter (its root copier.yml and
+    templates/) gives `aistarter new`'s project. (cookiecutter's `--directory templates` is the templates/ folder
+    the bakes above use.)"""
+    import copier
+
+    repo = tmp_path / "aistarter"
+    shutil.copytree(template_dir(), repo / "templates", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(template_dir().parent / "copier.yml", repo / "copier.yml")
+    ident = ["-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "release"]):
+        subprocess.run(["git", *ident, *args], cwd=repo, check=True, capture_output=True)
+    expected = tree(generate(validate({}), tmp_path / "new").path)
+
+    copier.run_copy(str(repo), str(tmp_path / "copier"), defaults=True, unsafe=True, quiet=True)
+    assert yaml.safe_load((tmp_path / "copier" / ".copier-answers.yml").read_text())["_src_path"] == str(repo)
+    (tmp_path / "copier" / ".copier-answers.yml").unlink()
+    got = tree(tmp_path / "copier")
+    assert sorted(got) == sorted(expected), sorted(set(got) ^ set(expected))[:10]
+    assert [name for name in expected if got[name] != expected[name]] == []

@@ -86,6 +86,10 @@ def test_cookiecutter_json_is_generated_from_the_table() -> None:
 def test_copier_yml_is_generated_from_the_table() -> None:
     on_disk = (TEMPLATES / "copier.yml").read_text()
     assert on_disk == copier_yml_text(), "run `python -m aistarter.render` to regenerate templates/copier.yml"
+    # the repository root's copy, for `copier copy <repository>`: the same questionnaire, the template one folder down
+    at_root = (TEMPLATES.parent / "copier.yml").read_text()
+    assert at_root == copier_yml_text("templates/"), "run `python -m aistarter.render` to regenerate copier.yml"
+    assert at_root.replace("templates/{{cookiecutter", "{{cookiecutter") == on_disk
 
 
 def _field_choices(key: str) -> list[str]:

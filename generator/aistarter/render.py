@@ -117,11 +117,15 @@ def _copier_question(q: Question) -> dict[str, Any]:
     return question
 
 
-def copier_yml() -> dict[str, Any]:
-    """The template's copier.yml: settings, then one entry per question (a test keeps the file in sync)."""
+def copier_yml(folder: str = "") -> dict[str, Any]:
+    """A copier.yml: settings, then one entry per question (a test keeps the files in sync).
+
+    `folder` is where templates/ sits relative to the file: "" for templates/copier.yml, "templates/" for the
+    repository root's copy, which lets `copier copy <git repository>` work on the repository itself.
+    """
     config: dict[str, Any] = {
         "_min_copier_version": "9.4.0",
-        "_subdirectory": "{{ '" + PROJECT_FOLDER + "' }}",
+        "_subdirectory": "{{ '" + folder + PROJECT_FOLDER + "' }}",
         "_templates_suffix": "",
         "_jinja_extensions": [EXTENSION],
         "_exclude": ["~*", "*.pyc", "__pycache__"],
@@ -141,8 +145,8 @@ COPIER_HEADER = (
 )
 
 
-def copier_yml_text() -> str:
-    return COPIER_HEADER + yaml.safe_dump(copier_yml(), sort_keys=False, allow_unicode=True, width=120)
+def copier_yml_text(folder: str = "") -> str:
+    return COPIER_HEADER + yaml.safe_dump(copier_yml(folder), sort_keys=False, allow_unicode=True, width=120)
 
 
 def engine_answers(answers: Answers, version: str = __version__) -> dict[str, Any]:
@@ -318,10 +322,11 @@ def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: boo
 
 
 def write_template_metadata() -> None:
-    """Regenerate templates/cookiecutter.json and templates/copier.yml from the questionnaire (after changing one)."""
+    """Regenerate templates/cookiecutter.json, templates/copier.yml and ./copier.yml from the questionnaire."""
     templates = SOURCE_ROOT / "templates"
     (templates / "cookiecutter.json").write_text(json.dumps(cookiecutter_json(), indent=2) + "\n", encoding="utf-8")
     (templates / "copier.yml").write_text(copier_yml_text(), encoding="utf-8")
+    (SOURCE_ROOT / "copier.yml").write_text(copier_yml_text("templates/"), encoding="utf-8")
 
 
 if __name__ == "__main__":
