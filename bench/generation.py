@@ -1,9 +1,11 @@
 """Generation speed: `aistarter new` against the raw engines rendering the same template with the same context.
 
-Like for like: the raw engines get exactly the context aistarter builds (`template_context(decide(answers), answers)`)
-through their own CLIs (copier `--data-file`, cookiecutter `--config-file` with `default_context`), so the difference
-is what aistarter adds on top of rendering: answer validation, decisions, vendoring the infra library and the first
-git commit. Every contender runs as a fresh subprocess, interleaved round-robin so drift hits all of them alike.
+Like for like: the raw engines get exactly the answers aistarter hands them (`render.engine_answers`) through their own
+CLIs (copier `--data-file`, cookiecutter `--config-file` with `default_context`), and the template's Jinja extension
+computes the blueprint inside each engine, as it does under `aistarter new`; the hooks and copier's tasks are off, as
+for aistarter's own engine call. So the difference is what aistarter adds around rendering: parsing and validating
+the answers, the staging folder, vendoring the infra library and the first git commit. Every contender runs as a fresh
+subprocess, interleaved round-robin so drift hits all of them alike.
 """
 
 from __future__ import annotations
@@ -48,16 +50,16 @@ def _tool(name: str, module: str) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", module]
 
 
-def _context(sets: list[str]) -> dict[str, Any]:
+def _answers(sets: list[str]) -> tuple[dict[str, Any], str]:
+    """The answers as aistarter hands them to an engine, and the project's slug."""
     try:
         from aistarter.answers import parse_set_options, validate
-        from aistarter.decide import decide
-        from aistarter.render import template_context
+        from aistarter.render import engine_answers
     except ImportError as exc:
         raise BenchError(f"aistarter is not importable ({exc}); run `pip install -e '.[dev]'` from the repo root"
                          ) from exc
     answers = validate(parse_set_options(sets))
-    return template_context(decide(answers), answers)
+    return engine_answers(answers), answers.project_slug
 
 
 def _template_dir() -> Path:
@@ -68,10 +70,9 @@ def _template_dir() -> Path:
 
 def _commands(sets: list[str], work: Path, template: Path) -> dict[str, tuple[list[str], str]]:
     """name -> (argv with {dest} placeholder, output subpath of the project inside dest)."""
-    context = _context(sets)
-    slug = context["project_slug"]
+    context, slug = _answers(sets)
     copier_data = work / "copier-data.yml"
-    copier_data.write_text(yaml.safe_dump({"cookiecutter": context}, sort_keys=False), encoding="utf-8")
+    copier_data.write_text(yaml.safe_dump(context, sort_keys=False), encoding="utf-8")
     cc_config = work / "cookiecutter-config.yml"
     # cookiecutter's user config also fixes where replays go; keep them inside the work folder.
     cc_config.write_text(yaml.safe_dump({"default_context": context, "replay_dir": str(work / "replay"),
@@ -82,11 +83,11 @@ def _commands(sets: list[str], work: Path, template: Path) -> dict[str, tuple[li
     return {
         "aistarter_copier": ([*aistarter, "new", "{dest}", "--no-input", *set_args], ""),
         "copier": ([*_tool("copier", "copier"), "copy", "--data-file", str(copier_data), "--defaults", "--overwrite",
-                    "--trust", "--quiet", str(template), "{dest}"], slug),
+                    "--trust", "--skip-tasks", "--quiet", str(template), "{dest}"], ""),
         "aistarter_cookiecutter": ([*aistarter, "new", "{dest}", "--no-input", "--engine", "cookiecutter", *set_args],
                                    ""),
         # The same options aistarter passes to cookiecutter(): conditional folders render to their parent's
-        # name, which needs overwrite_if_exists; no hooks.
+        # name, which needs overwrite_if_exists; no hooks. copier writes into {dest} itself (_subdirectory).
         "cookiecutter": ([*_tool("cookiecutter", "cookiecutter"), "--no-input", "--config-file", str(cc_config),
                           "--overwrite-if-exists", "--accept-hooks", "no", "-o", "{dest}", str(template)], slug),
     }
@@ -104,8 +105,9 @@ def _run_once(argv: list[str], dest: Path, env: dict[str, str] | None = None) ->
 
 
 def _same_tree(a: Path, b: Path) -> bool:
-    """Byte-identical apart from what only aistarter adds (.git, the vendored infra library)."""
-    skip = {".git", "aistarter_infra"}
+    """Byte-identical apart from what only aistarter adds (.git, the vendored infra library) and copier's answers
+    file, which only a direct `copier copy` writes (for `copier update`)."""
+    skip = {".git", "aistarter_infra", ".copier-answers.yml"}
 
     def files(root: Path) -> set[str]:
         return {p.relative_to(root).as_posix() for p in root.rglob("*")

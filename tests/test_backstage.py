@@ -388,7 +388,8 @@ def test_nunjucks_renders_the_same_bytes_as_the_cli(service: str, nunjucks: Path
     different = {name: first_difference(expected[name], got[name]) for name in expected if expected[name] != got[name]}
     assert not different, "nunjucks renders differently:\n" + "\n".join(f"{k}: {v}" for k, v in different.items())
     # The engines' own config files land next to the project, outside what publish:github pushes.
-    assert sorted(p.name for p in (tmp_path / "workspace").iterdir()) == sorted([*ENGINE_FILES, published.name])
+    top = {name.split("/")[0] for name in ENGINE_FILES}
+    assert sorted(p.name for p in (tmp_path / "workspace").iterdir()) == sorted([*top, published.name])
 
 
 # ---------------------------------------------------------------- constructs nunjucks lacks (every branch)

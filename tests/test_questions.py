@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aistarter.answers import AnswerError, added_keys, load_answers_file, parse_set_options, validate
 from aistarter.questions import CRITERIA, INVALID_COMBINATIONS, QUESTIONS, Answers, applies
-from aistarter.render import cookiecutter_json
+from aistarter.render import cookiecutter_json, copier_yml_text
 
 EXPECTED_KEYS = [
     "project_name", "description", "use_case", "prompt_tokens_p50", "output_tokens_p50", "streaming",
@@ -79,6 +81,49 @@ def test_fractional_rates_are_accepted() -> None:
 def test_cookiecutter_json_is_generated_from_the_table() -> None:
     on_disk = json.loads((TEMPLATES / "cookiecutter.json").read_text())
     assert on_disk == cookiecutter_json(), "run `python -m aistarter.render` to regenerate templates/cookiecutter.json"
+
+
+def test_copier_yml_is_generated_from_the_table() -> None:
+    on_disk = (TEMPLATES / "copier.yml").read_text()
+    assert on_disk == copier_yml_text(), "run `python -m aistarter.render` to regenerate templates/copier.yml"
+    # the repository root's copy, for `copier copy <repository>`: the same questionnaire, the template one folder down
+    at_root = (TEMPLATES.parent / "copier.yml").read_text()
+    assert at_root == copier_yml_text("templates/"), "run `python -m aistarter.render` to regenerate copier.yml"
+    assert at_root.replace("templates/{{cookiecutter", "{{cookiecutter") == on_disk
+
+
+def _field_choices(key: str) -> list[str]:
+    """The allowed values read straight off the pydantic annotation (not through QUESTIONS)."""
+    annotation = Answers.model_fields[key].annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is list:
+        annotation = typing.get_args(annotation)[0]
+    return list(typing.get_args(annotation)) if typing.get_origin(annotation) is typing.Literal else []
+
+
+def test_engine_questionnaires_match_the_answers_model() -> None:
+    """Both files on disk ask exactly Answers' fields, with its defaults, choices, why-lines and `when`s."""
+    copier = yaml.safe_load((TEMPLATES / "copier.yml").read_text())
+    cookie = json.loads((TEMPLATES / "cookiecutter.json").read_text())
+    fields = Answers.model_fields
+    assert [k for k in copier if not k.startswith("_")] == list(fields)
+    assert [k for k in cookie if not k.startswith("_")] == list(fields)
+    assert copier["_jinja_extensions"] == cookie["_extensions"] == ["aistarter.jinja_ext.BlueprintExtension"]
+    for key, field in fields.items():
+        question, default, choices = copier[key], field.default, _field_choices(key)
+        # a list (providers) is asked as comma-separated text in both engines: neither keeps a list's order
+        text_default = ",".join(default) if isinstance(default, list) else default
+        assert question["default"] == text_default and question["help"] == field.description, key
+        assert question.get("choices", []) == ([] if isinstance(default, list) else choices), key
+        when = (field.json_schema_extra or {}).get("when")
+        assert question.get("when") == (f"{{{{ {when} }}}}" if when else None), key
+        assert question["validator"] == f"{{{{ aistarter_check('{key}') }}}}", key
+        assert cookie["__prompts__"][key] == f"{key}: {field.description}"
+        if choices and not isinstance(default, list):
+            assert cookie[key][0] == default and sorted(cookie[key]) == sorted(choices), key
+        else:
+            assert cookie[key] == text_default, key
 
 
 def test_cookiecutter_json_offers_every_choice() -> None:

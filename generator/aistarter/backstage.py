@@ -39,8 +39,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 # A questionnaire is well under 2 KiB; anything far larger is not a real request.
 MAX_BODY_BYTES = 64 * 1024
-# Files at the template root that configure the engines; they are not part of any generated project.
-ENGINE_FILES = ("cookiecutter.json", "copier.yml")
+# Files at the template root that configure the engines (and cookiecutter's hooks, which call aistarter
+# functions nunjucks lacks); they are not part of any generated project and land outside its folder.
+ENGINE_FILES = ("cookiecutter.json", "copier.yml", "hooks/pre_gen_project.py", "hooks/post_gen_project.py")
 
 _SLUG = "${{ steps['blueprint'].output.body.values.project_slug }}"
 

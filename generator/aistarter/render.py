@@ -23,8 +23,8 @@ import yaml
 from . import __version__
 from .answers import AnswerError, recorded
 from .blueprint import Blueprint
-from .decide import decide
-from .questions import QUESTIONS, Answers
+from .jinja_ext import VERSION_KEY
+from .questions import QUESTIONS, Answers, Question
 from .report import adr_files
 
 Engine = Literal["copier", "cookiecutter"]
@@ -74,43 +74,114 @@ def template_context(blueprint: Blueprint, given: Answers, version: str = __vers
     return context
 
 
+EXTENSION = "aistarter.jinja_ext.BlueprintExtension"
+# Where copier finds the project inside the template: the literal folder name (the Jinja string renders to it),
+# so `copier copy` writes the project into DIR itself, as `aistarter new` does.
+PROJECT_FOLDER = "{{cookiecutter.project_slug}}"
+
+
+def _engine_default(q: Question) -> Any:
+    # Neither engine keeps a list in the user's order (copier's multiselect sorts by choice, cookiecutter has none),
+    # and providers is a fallback order: the comma-separated text `aistarter new --set` takes.
+    return ",".join(q.default) if q.kind == "multi" else q.default
+
+
 def cookiecutter_json() -> dict[str, Any]:
-    """The template's cookiecutter.json, derived from the questionnaire (a test keeps the file in sync)."""
+    """The template's cookiecutter.json, derived from the questionnaire (a test keeps the file in sync).
+
+    Only the questions: the extension computes project_slug, the blueprint and the ADRs from them.
+    """
     defaults: dict[str, Any] = {}
     for q in QUESTIONS:
         if q.kind == "choice":
             default = str(q.default)
             defaults[q.key] = [default, *[c for c in q.choices if c != default]]
-        elif q.kind == "multi":
-            defaults[q.key] = ",".join(q.default)
         else:
-            defaults[q.key] = q.default
-    defaults["project_slug"] = "{{ cookiecutter.project_name.lower().replace(' ', '-') }}"
-    defaults["aistarter_version"] = __version__
-    defaults["_blueprint"] = {}
-    defaults["_adrs"] = {}
-    defaults["_answers_record"] = ""
+            defaults[q.key] = _engine_default(q)
+    defaults[VERSION_KEY] = ""
+    defaults["_extensions"] = [EXTENSION]
+    defaults["__prompts__"] = {q.key: f"{q.key}: {q.why}" for q in QUESTIONS}
     return defaults
 
 
-def run_engine(engine: Engine, context: dict[str, Any], out_dir: Path, template: Path | None = None) -> Path:
-    """Render the template with one engine into out_dir; returns the project folder inside it."""
+def _copier_question(q: Question) -> dict[str, Any]:
+    kind = {"int": "int", "float": "float", "bool": "bool"}.get(q.kind, "str")
+    question: dict[str, Any] = {"type": kind, "help": q.why}
+    if q.choices and q.kind != "multi":
+        question["choices"] = list(q.choices)
+    question["default"] = _engine_default(q)
+    if q.when:
+        question["when"] = "{{ " + q.when + " }}"
+    # The CLI's own check, one line; cross-field rules fire as soon as the keys they read are answered.
+    question["validator"] = "{{ aistarter_check('" + q.key + "') }}"
+    return question
+
+
+def copier_yml(folder: str = "") -> dict[str, Any]:
+    """A copier.yml: settings, then one entry per question (a test keeps the files in sync).
+
+    `folder` is where templates/ sits relative to the file: "" for templates/copier.yml, "templates/" for the
+    repository root's copy, which lets `copier copy <git repository>` work on the repository itself.
+    """
+    config: dict[str, Any] = {
+        "_min_copier_version": "9.4.0",
+        "_subdirectory": "{{ '" + folder + PROJECT_FOLDER + "' }}",
+        "_templates_suffix": "",
+        "_jinja_extensions": [EXTENSION],
+        "_exclude": ["~*", "*.pyc", "__pycache__"],
+        # aistarter.hooks.after: vendor the infra library, the first commit and the template branch. Only on copy:
+        # `copier update` merges the template's own files and must not overwrite the user's copy of the library.
+        "_tasks": [{"command": ["{{ _copier_python }}", "-m", "aistarter.hooks", "after"],
+                    "when": "{{ _copier_operation == 'copy' }}"}],
+    }
+    config.update({q.key: _copier_question(q) for q in QUESTIONS})
+    return config
+
+
+COPIER_HEADER = (
+    "# Generated from the questionnaire (generator/aistarter/questions.py) by `python -m aistarter.render`;\n"
+    "# do not edit by hand (tests/test_questions.py fails when this file and the questionnaire disagree).\n"
+    "# Needs aistarter installed next to copier: its Jinja extension computes the blueprint from the answers.\n"
+)
+
+
+def copier_yml_text(folder: str = "") -> str:
+    return COPIER_HEADER + yaml.safe_dump(copier_yml(folder), sort_keys=False, allow_unicode=True, width=120)
+
+
+def engine_answers(answers: Answers, version: str = __version__) -> dict[str, Any]:
+    """What `aistarter new` gives either engine: the answers as recorded, and the release they are rendered as."""
+    values = {k: ",".join(v) if isinstance(v, list) else v for k, v in recorded(answers).items()}
+    values[VERSION_KEY] = "" if version == __version__ else version
+    return values
+
+
+def run_engine(engine: Engine, answers: Answers, out_dir: Path, template: Path | None = None,
+               version: str = __version__) -> Path:
+    """Render the template with one engine into out_dir; returns the project folder inside it.
+
+    The engines get only the answers: the extension computes the rest, as for anyone running them directly.
+    """
+    from .hooks import check
+
     src = str(template or template_dir())
+    data = engine_answers(answers, version)
+    check(data)  # the pre-generation hook; the finishing steps are the caller's (staging, an existing .git)
+    project = out_dir / answers.project_slug
     if engine == "copier":
         import copier
 
-        copier.run_copy(src, str(out_dir), data={"cookiecutter": context}, defaults=True, unsafe=True, quiet=True,
-                        overwrite=True)
+        copier.run_copy(src, str(project), data=data, defaults=True, unsafe=True, quiet=True, overwrite=True,
+                        skip_tasks=True)
     elif engine == "cookiecutter":
         from cookiecutter.main import cookiecutter
 
         # A folder whose name renders empty maps onto its parent, which exists: overwrite_if_exists lets cookiecutter
         # pass it, and the same condition on each file's own name keeps those files out (test_conditional_names).
-        cookiecutter(src, no_input=True, extra_context=context, output_dir=str(out_dir), accept_hooks=False,
+        cookiecutter(src, no_input=True, extra_context=data, output_dir=str(out_dir), accept_hooks=False,
                      overwrite_if_exists=True)
     else:
         raise RenderError(f"unknown engine '{engine}' (use one of: {', '.join(ENGINES)})")
-    project = out_dir / context["project_slug"]
     if not project.is_dir():
         raise RenderError(f"{engine} did not produce {project.name}/")
     # pip byte-compiles the installed template's .py files; cookiecutter has no exclude list, so drop them here.
@@ -120,28 +191,15 @@ def run_engine(engine: Engine, context: dict[str, Any], out_dir: Path, template:
 
 
 def _vendor_infra_library(project: Path) -> None:
-    # Generated projects own their infra code: a copy, never an import of aistarter at deploy time.
-    library = infra_library_dir()
-    if library.is_dir():
-        shutil.copytree(library, project / "infra" / "aistarter_infra",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+    from .hooks import vendor_infra_library
 
-
-def _git(project: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "aistarter", "GIT_AUTHOR_EMAIL": "aistarter@localhost",
-           "GIT_COMMITTER_NAME": "aistarter", "GIT_COMMITTER_EMAIL": "aistarter@localhost"}
-    subprocess.run(["git", *args], cwd=project, env=env, check=True, capture_output=True)
+    vendor_infra_library(project)
 
 
 def _first_commit(project: Path, version: str) -> bool:
-    # The pristine render as the first commit is what `aistarter update` merges against later.
-    if shutil.which("git") is None:
-        return False
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "--no-verify", "-m", f"{FIRST_COMMIT_PREFIX} {version}")
-    _git(project, "branch", TEMPLATE_BRANCH)
-    return True
+    from .hooks import first_commit
+
+    return first_commit(project, version)
 
 
 def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *, template: Path | None = None,
@@ -150,8 +208,7 @@ def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *
 
     `template` and `version` exist so tests can reproduce a project made by an earlier release.
     """
-    blueprint = decide(answers)
-    project = run_engine(engine, template_context(blueprint, answers, version), out_dir, template)
+    project = run_engine(engine, answers, out_dir, template, version)
     _vendor_infra_library(project)
     return project
 
@@ -265,9 +322,11 @@ def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: boo
 
 
 def write_template_metadata() -> None:
-    """Regenerate templates/cookiecutter.json from the questionnaire (run after changing a question)."""
-    path = SOURCE_ROOT / "templates" / "cookiecutter.json"
-    path.write_text(json.dumps(cookiecutter_json(), indent=2) + "\n", encoding="utf-8")
+    """Regenerate templates/cookiecutter.json, templates/copier.yml and ./copier.yml from the questionnaire."""
+    templates = SOURCE_ROOT / "templates"
+    (templates / "cookiecutter.json").write_text(json.dumps(cookiecutter_json(), indent=2) + "\n", encoding="utf-8")
+    (templates / "copier.yml").write_text(copier_yml_text(), encoding="utf-8")
+    (SOURCE_ROOT / "copier.yml").write_text(copier_yml_text("templates/"), encoding="utf-8")
 
 
 if __name__ == "__main__":
