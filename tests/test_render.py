@@ -178,8 +178,9 @@ def test_generated_project_hygiene(tmp_path: Path) -> None:
     hooks = (project / ".pre-commit-config.yaml").read_text()
     assert "id: ruff" in hooks and "id: mypy" in hooks
     docker = (project / "Dockerfile").read_text()
-    # Dependencies install from pyproject.toml alone, before the app is copied: an app edit reuses that layer.
-    assert docker.index("COPY pyproject.toml ./") < docker.index("optional-dependencies") < docker.index("COPY app")
+    # Locked dependencies install before the app is copied: an app edit reuses that layer.
+    assert docker.index("COPY requirements.lock ./") < docker.index("pip install --no-deps -r requirements.lock") \
+        < docker.index("COPY app") < docker.index("pip install --no-deps .")
     guide = (project / "docs" / "extending.md").read_text()
     assert "## Add a model provider" in guide and "## Add an endpoint" in guide
 

@@ -24,6 +24,7 @@ from . import __version__
 from .answers import AnswerError, recorded
 from .blueprint import Blueprint
 from .decide import decide
+from .deps import LockError, render_lock
 from .questions import QUESTIONS, Answers
 from .report import adr_files
 
@@ -58,7 +59,8 @@ def _scalar(value: Any) -> Any:
     return ",".join(value) if isinstance(value, list) else value
 
 
-def template_context(blueprint: Blueprint, given: Answers, version: str = __version__) -> dict[str, Any]:
+def template_context(blueprint: Blueprint, given: Answers, version: str = __version__,
+                     template: Path | None = None) -> dict[str, Any]:
     """Flat scalars for file names and simple conditions; the whole blueprint for structured values."""
     resolved = blueprint.answers
     context: dict[str, Any] = {key: _scalar(value) for key, value in resolved.model_dump(mode="json").items()}
@@ -71,6 +73,9 @@ def template_context(blueprint: Blueprint, given: Answers, version: str = __vers
             {"aistarter_version": version, "answers": recorded(given)}, sort_keys=False, allow_unicode=True
         ),
     )
+    # Cut from the shipped master lock by the project's own pyproject, offline; a context value (not a file written
+    # afterwards) so every engine, Backstage's included, renders the same requirements.lock.
+    context["_requirements_lock"] = render_lock(context, template)
     return context
 
 
@@ -90,6 +95,7 @@ def cookiecutter_json() -> dict[str, Any]:
     defaults["_blueprint"] = {}
     defaults["_adrs"] = {}
     defaults["_answers_record"] = ""
+    defaults["_requirements_lock"] = ""
     return defaults
 
 
@@ -151,7 +157,7 @@ def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *
     `template` and `version` exist so tests can reproduce a project made by an earlier release.
     """
     blueprint = decide(answers)
-    project = run_engine(engine, template_context(blueprint, answers, version), out_dir, template)
+    project = run_engine(engine, template_context(blueprint, answers, version, template), out_dir, template)
     _vendor_infra_library(project)
     return project
 
@@ -246,7 +252,7 @@ def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: boo
         try:
             project = render_project(answers, staging / "out", engine, template=template, version=version)
             committed = False if has_git else _first_commit(project, version)
-        except (OSError, subprocess.CalledProcessError, RenderError) as exc:
+        except (OSError, subprocess.CalledProcessError, RenderError, LockError) as exc:
             raise RenderError(f"generation failed, nothing written to {dest}: {exc}") from exc
         except Exception as exc:  # engine errors (Jinja, copier, cookiecutter) have no common base class
             raise RenderError(f"generation failed, nothing written to {dest}: {type(exc).__name__}: {exc}") from exc
