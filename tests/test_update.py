@@ -204,3 +204,35 @@ def test_update_text_lists_the_added_keys(tmp_path: Path) -> None:
     commit_all(project, "answers without precision")
     out = CliRunner().invoke(main, ["update", str(project)]).output
     assert "new questions since aistarter 0.0.9, set to their defaults: precision" in out
+
+
+def test_update_writes_the_added_keys_into_the_recorded_answers(tmp_path: Path) -> None:
+    # The merge alone keeps the old record (the template's side did not touch those lines): update rewrites it.
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    record = project / ANSWERS_RECORD
+    record.write_text("".join(line for line in record.read_text().splitlines(keepends=True)
+                              if not line.lstrip().startswith(("model:", "region:"))))
+    commit_all(project, "answers recorded by an aistarter without model and region")
+
+    result = update(project)
+
+    assert result.added_keys == ("model", "region") and result.conflicts == []
+    text = record.read_text()
+    assert "  model: auto\n" in text and "  region: auto\n" in text
+    assert git(project, "status", "--porcelain", "--untracked-files=no").stdout == "", "the merge commit holds it"
+    assert "model: auto" in git(project, "show", f"HEAD:{ANSWERS_RECORD.as_posix()}").stdout
+    assert update(project).added_keys == (), "the next update finds every key recorded"
+
+
+def test_an_up_to_date_project_still_gets_its_missing_keys_recorded(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p").path
+    record = project / ANSWERS_RECORD
+    record.write_text("".join(line for line in record.read_text().splitlines(keepends=True)
+                              if not line.lstrip().startswith("precision:")))
+    commit_all(project, "answers without precision")
+
+    result = update(project)
+
+    assert result.changed and result.added_keys == ("precision",) and "  precision: auto\n" in record.read_text()
+    assert git(project, "status", "--porcelain", "--untracked-files=no").stdout == ""
+    assert not update(project).changed
