@@ -81,6 +81,23 @@ def _base_ref(project: Path) -> str:
                       "the pristine render to merge against (was the history squashed?)")
 
 
+def _adopt_render(project: Path, base: str) -> None:
+    """Join a render that `new --force` left only as the template branch (in a repository the user already had) to
+    HEAD's history, so git's merge finds it as the base.
+
+    The user committed the generated files on their own branch, so HEAD already holds that render: a merge that
+    keeps HEAD's tree (`-s ours`) says exactly that. Without it the histories are unrelated and every file the user
+    touched would conflict against an empty base.
+    """
+    if git(project, "cat-file", "-e", f"HEAD:{ANSWERS_RECORD.as_posix()}", check=False).returncode != 0:
+        raise UpdateError(f"{ANSWERS_RECORD} is not committed on this branch: commit the generated project first "
+                          "(git add -A && git commit), then rerun `aistarter update`")
+    adopted = git(project, "merge", "-q", "-s", "ours", "--allow-unrelated-histories", "--no-edit", "-m",
+                  f"Record the aistarter render {base[:12]} as this branch's template base", base, check=False)
+    if adopted.returncode != 0:
+        raise UpdateError(f"git merge failed: {adopted.stderr.strip() or adopted.stdout.strip()}")
+
+
 def _is_ancestor(project: Path, commit: str, of: str = "HEAD") -> bool:
     return git(project, "merge-base", "--is-ancestor", commit, of, check=False).returncode == 0
 
@@ -127,7 +144,9 @@ def update(project: Path, set_values: dict[str, Any] | None = None, engine: Engi
         answers = validate(merge(recorded_answers, set_values or {}))
     except AnswerError as exc:
         raise UpdateError(str(exc)) from exc
-    base = _base_ref(project)
+    base = git(project, "rev-parse", _base_ref(project)).stdout.strip()
+    if not _is_ancestor(project, base):
+        _adopt_render(project, base)
     with tempfile.TemporaryDirectory(prefix="aistarter-update-") as tmp:
         fresh = render_project(answers, Path(tmp) / "render", engine, template=template)
         record = (fresh / ANSWERS_RECORD).read_bytes()
