@@ -16,7 +16,9 @@ from aistarter.deps import (
     REFRESH_COMMAND,
     LockError,
     project_lock,
+    read_closures,
     read_master,
+    requirement_key,
     requirement_name,
     union_requirements,
 )
@@ -34,30 +36,42 @@ def locked(lock_text: str) -> dict[str, str]:
     return {requirement_name(line): line for line in lock_text.splitlines() if line and not line.startswith("#")}
 
 
-def image_names(project: Path) -> set[str]:
+def image_requirements(project: Path) -> list[str]:
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     extras = meta.get("optional-dependencies", {})
-    return {requirement_name(r) for r in [*meta["dependencies"], *(r for e in IMAGE_EXTRAS for r in extras[e])]}
+    return [*meta["dependencies"], *(r for e in IMAGE_EXTRAS for r in extras[e])]
 
 
 def test_master_lock_pins_every_dependency_the_template_can_declare() -> None:
     # Adding a dependency to the template without refreshing the lock fails here, naming the command to run.
-    pins, _ = read_master()
-    stale = sorted({requirement_name(r) for r in union_requirements()} - set(pins))
+    pins, children = read_master()
+    closures = read_closures()
+    stale = sorted({requirement_name(r) for r in union_requirements()} - set(pins)
+                   | {requirement_key(r) for r in union_requirements()} - set(closures))
     assert not stale, f"{MASTER_LOCK.name} lacks {', '.join(stale)}: run `{REFRESH_COMMAND}` (needs uv) and commit it"
     assert all("==" in line for line in pins.values())
+    for key, names in closures.items():
+        # A closure holds only pinned packages, and only ones the `# via` graph says its root can reach.
+        reach, todo = set(), [requirement_name(key)]
+        while todo:
+            name = todo.pop()
+            if name not in reach:
+                reach.add(name)
+                todo += children.get(name, ())
+        assert names <= reach <= set(pins), key
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_project_lock_is_the_closure_of_its_own_dependencies(tmp_path: Path, variant: str) -> None:
     project = render_project(validate(VARIANTS[variant]), tmp_path / "out")
     lock = locked((project / "requirements.lock").read_text())
-    pins, children = read_master()
+    pins, _ = read_master()
+    closures = read_closures()
     assert set(lock.items()) <= set(pins.items()), "every line comes from the master lock, unchanged"
-    declared = image_names(project)
-    assert declared <= set(lock)
-    # Closed: whatever a locked package pulls in is locked too; and nothing outside what its dependencies reach.
-    assert all(child in lock for name in lock for child in children.get(name, ()))
+    declared = image_requirements(project)
+    assert {requirement_name(r) for r in declared} <= set(lock)
+    # Exactly what its declared requirements install: nothing of another project's choices.
+    assert set(lock) == set().union(*(closures[requirement_key(r)] for r in declared))
     assert len(lock) < len(pins)
 
 
@@ -66,6 +80,13 @@ def test_a_project_holds_only_what_its_answers_use(tmp_path: Path) -> None:
     rag = locked((render_project(validate(VARIANTS["rag-pgvector"]), tmp_path / "b") / "requirements.lock").read_text())
     assert "pgvector" in rag and "pgvector" not in default
     assert not {"celery", "qdrant-client", "mcp", "pytest", "selenium"} & set(default)
+    # httpx's http2 extra is qdrant-client's, not the default project's; `# via httpx` alone would have added it.
+    assert "h2" in rag_or_qdrant(tmp_path) and "h2" not in default
+
+
+def rag_or_qdrant(tmp_path: Path) -> dict[str, str]:
+    project = render_project(validate({"use_case": "rag", "vector_store": "qdrant"}), tmp_path / "q")
+    return locked((project / "requirements.lock").read_text())
 
 
 def test_a_dependency_missing_from_the_master_lock_is_a_one_line_error() -> None:
