@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from aistarter.answers import validate
 from aistarter.deps import (
@@ -49,6 +50,10 @@ def test_master_lock_pins_every_dependency_the_template_can_declare() -> None:
     stale = sorted({requirement_name(r) for r in union_requirements()} - set(pins)
                    | {requirement_key(r) for r in union_requirements()} - set(closures))
     assert not stale, f"{MASTER_LOCK.name} lacks {', '.join(stale)}: run `{REFRESH_COMMAND}` (needs uv) and commit it"
+    # A raised lower bound makes the lock stale too.
+    outside = [r for r in union_requirements() if not Requirement(r).specifier.contains(
+        pins[requirement_name(r)].partition("==")[2], prereleases=True)]
+    assert not outside, f"{MASTER_LOCK.name} pins outside {', '.join(outside)}: run `{REFRESH_COMMAND}` and commit it"
     assert all("==" in line for line in pins.values())
     for key, names in closures.items():
         # A closure holds only pinned packages, and only ones the `# via` graph says its root can reach.
