@@ -219,6 +219,13 @@ def test_dockerfile_final_stage_gives_the_image_stand_in(tmp_path: Path) -> None
                           "install(*p['dependencies'], *p['optional-dependencies']['postgres'])\"\n"
                           "RUN pip install --no-deps . && true\nFROM python\nCMD [\"x\"]\n")
     assert mod.parse_dockerfile(dockerfile).pip_target == ".[postgres]"
+    # The generated Dockerfile: the lock in a layer of its own, then the app, both with --no-deps.
+    dockerfile.write_text("FROM python AS build\nCOPY requirements.lock ./\n"
+                          "RUN pip install --no-deps -r requirements.lock\n"
+                          "RUN pip install --no-deps . && python -m compileall -q /opt/venv\n"
+                          "FROM python\nCMD [\"x\"]\n")
+    locked = mod.parse_dockerfile(dockerfile)
+    assert locked.requirements == ["requirements.lock"] and locked.pip_target == "."
     assert image.env["PATH"].startswith("/opt/venv/bin:/usr/local/sbin") and image.env["A"] == "1"
     c = mod.Container("Deployment/w", "Deployment", "w", {"args": ["--x"]}, {"spec": {}}, 1)
     assert mod.argv(c, image) == ["--x"]  # args replace CMD; no ENTRYPOINT

@@ -204,3 +204,60 @@ def test_update_text_lists_the_added_keys(tmp_path: Path) -> None:
     commit_all(project, "answers without precision")
     out = CliRunner().invoke(main, ["update", str(project)]).output
     assert "new questions since aistarter 0.0.9, set to their defaults: precision" in out
+
+
+def test_update_writes_the_added_keys_into_the_recorded_answers(tmp_path: Path) -> None:
+    # The merge alone keeps the old record (the template's side did not touch those lines): update rewrites it.
+    project = generate(validate({}), tmp_path / "p", template=older_template(tmp_path), version=OLD_VERSION).path
+    record = project / ANSWERS_RECORD
+    record.write_text("".join(line for line in record.read_text().splitlines(keepends=True)
+                              if not line.lstrip().startswith(("model:", "region:"))))
+    commit_all(project, "answers recorded by an aistarter without model and region")
+
+    result = update(project)
+
+    assert result.added_keys == ("model", "region") and result.conflicts == []
+    text = record.read_text()
+    assert "  model: auto\n" in text and "  region: auto\n" in text
+    assert git(project, "status", "--porcelain", "--untracked-files=no").stdout == "", "the merge commit holds it"
+    assert "model: auto" in git(project, "show", f"HEAD:{ANSWERS_RECORD.as_posix()}").stdout
+    assert update(project).added_keys == (), "the next update finds every key recorded"
+
+
+def test_an_up_to_date_project_still_gets_its_missing_keys_recorded(tmp_path: Path) -> None:
+    project = generate(validate({}), tmp_path / "p").path
+    record = project / ANSWERS_RECORD
+    record.write_text("".join(line for line in record.read_text().splitlines(keepends=True)
+                              if not line.lstrip().startswith("precision:")))
+    commit_all(project, "answers without precision")
+
+    result = update(project)
+
+    assert result.changed and result.added_keys == ("precision",) and "  precision: auto\n" in record.read_text()
+    assert git(project, "status", "--porcelain", "--untracked-files=no").stdout == ""
+    assert not update(project).changed
+
+
+def test_update_works_after_new_force_into_an_existing_git_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "chatbot"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "notes.md").write_text("my notes\n")
+    commit_all(repo, "my history")
+    generate(validate({}), repo, force=True)
+    assert git(repo, "log", "--format=%s", "main").stdout == "my history\n", "the user's branch is untouched"
+    assert git(repo, "rev-parse", "--verify", "--quiet", "aistarter/template", check=False).returncode == 0
+    with pytest.raises(UpdateError, match=r"is not committed on this branch: commit the generated project first"):
+        update(repo)
+    commit_all(repo, "add the generated project")
+    main_py = repo / "app" / "main.py"
+    main_py.write_text(main_py.read_text() + USER_ROUTE)
+    commit_all(repo, "my route")
+
+    result = update(repo, {"providers": ["openai", "anthropic"]})
+
+    assert result.changed and result.conflicts == [], "the render new left is the base, not an empty tree"
+    assert USER_ROUTE in main_py.read_text() and (repo / "notes.md").read_text() == "my notes\n"
+    assert "- anthropic" in (repo / ANSWERS_RECORD).read_text()
+    assert "my history" in git(repo, "log", "--format=%s").stdout
+    assert not update(repo, {"providers": ["openai", "anthropic"]}).changed, "the next update finds its base in HEAD"

@@ -237,7 +237,9 @@ def new(answers: Answers, directory: Path | None, engine: str, force: bool, dry_
     if result.overwritten:
         click.echo(f"overwrote {len(result.overwritten)} existing files: {', '.join(result.overwritten)}")
     if result.kept_git:
-        click.echo("kept the existing git repository untouched; review with `git status` and commit what you want")
+        click.echo("kept the existing git repository's branches, index and history; added the branch "
+                   "aistarter/template (the pristine render `aistarter update` merges against): review with "
+                   "`git status` and commit the generated files")
     report.print_table(decide(answers), console)
     click.echo(f"created {result.path} ({len(result.files)} files, engine {engine}); every decision is explained "
                "in docs/decisions/")

@@ -23,6 +23,7 @@ import yaml
 from . import __version__
 from .answers import AnswerError, recorded
 from .blueprint import Blueprint
+from .deps import LockError, render_lock
 from .jinja_ext import VERSION_KEY
 from .questions import QUESTIONS, Answers, Question
 from .report import adr_files
@@ -58,7 +59,8 @@ def _scalar(value: Any) -> Any:
     return ",".join(value) if isinstance(value, list) else value
 
 
-def template_context(blueprint: Blueprint, given: Answers, version: str = __version__) -> dict[str, Any]:
+def template_context(blueprint: Blueprint, given: Answers, version: str = __version__,
+                     template: Path | None = None) -> dict[str, Any]:
     """Flat scalars for file names and simple conditions; the whole blueprint for structured values."""
     resolved = blueprint.answers
     context: dict[str, Any] = {key: _scalar(value) for key, value in resolved.model_dump(mode="json").items()}
@@ -71,6 +73,9 @@ def template_context(blueprint: Blueprint, given: Answers, version: str = __vers
             {"aistarter_version": version, "answers": recorded(given)}, sort_keys=False, allow_unicode=True
         ),
     )
+    # Cut from the shipped master lock by the project's own pyproject, offline; a context value (not a file written
+    # afterwards) so every engine, Backstage's included, renders the same requirements.lock.
+    context["_requirements_lock"] = render_lock(context, template)
     return context
 
 
@@ -208,7 +213,10 @@ def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *
 
     `template` and `version` exist so tests can reproduce a project made by an earlier release.
     """
-    project = run_engine(engine, answers, out_dir, template, version)
+    try:
+        project = run_engine(engine, answers, out_dir, template, version)
+    except LockError as exc:  # a template dependency the shipped lock lacks: one line naming the refresh command
+        raise RenderError(str(exc)) from None
     _vendor_infra_library(project)
     return project
 
@@ -220,7 +228,8 @@ class Generated:
     committed: bool
     # Files that existed at the destination with other content and were replaced (only with --force).
     overwritten: list[str] = field(default_factory=list)
-    # The destination already had a git repository; it was left exactly as it was.
+    # The destination already had a git repository: its branches, index and history were left as they were; only
+    # the branch `aistarter/template` was added (pointing at the pristine render, the base of `aistarter update`).
     kept_git: bool = False
 
 
@@ -286,6 +295,17 @@ def _write_into(project: Path, dest: Path, files: list[str]) -> list[str]:
     return overwritten
 
 
+def _keep_render_as_template_branch(project: Path, dest: Path) -> None:
+    """Fetch the render's commit into the user's repository as `aistarter/template` (objects and one ref, nothing
+    else), so a later `aistarter update` has the pristine render to merge against."""
+    try:
+        _git(dest, "fetch", "-q", "--no-tags", str(project), f"+refs/heads/main:refs/heads/{TEMPLATE_BRANCH}")
+    except subprocess.CalledProcessError as exc:
+        why = (exc.stderr or b"").decode(errors="replace").strip().splitlines() or ["git fetch failed"]
+        raise RenderError(f"nothing written to {dest}: could not add the branch {TEMPLATE_BRANCH} to its git "
+                          f"repository: {why[-1]}") from None
+
+
 def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: bool = False, *,
              template: Path | None = None, version: str = __version__) -> Generated:
     """Render into dest. A new dest appears whole or not at all; an existing one is written into, never replaced.
@@ -302,7 +322,10 @@ def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: boo
     with _staging(dest if existing else dest.parent) as staging:
         try:
             project = render_project(answers, staging / "out", engine, template=template, version=version)
-            committed = False if has_git else _first_commit(project, version)
+            # The pristine render is committed in its own repository in every case; a user's repository receives
+            # it as the branch `aistarter/template` only (below), so their branch, index and history stay theirs.
+            rendered = _first_commit(project, version)
+            committed = rendered and not has_git
         except (OSError, subprocess.CalledProcessError, RenderError) as exc:
             raise RenderError(f"generation failed, nothing written to {dest}: {exc}") from exc
         except Exception as exc:  # engine errors (Jinja, copier, cookiecutter) have no common base class
@@ -314,6 +337,8 @@ def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: boo
         clashes = _clashes(project, dest, files)
         if clashes:
             raise RenderError(f"nothing written to {dest}: move these out of the way first: {', '.join(clashes)}")
+        if has_git and rendered:
+            _keep_render_as_template_branch(project, dest)
         overwritten = _write_into(project, dest, files)
         if committed:
             # The render's own repository holds the pristine commit; the user's other files stay untracked.

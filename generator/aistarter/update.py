@@ -81,6 +81,23 @@ def _base_ref(project: Path) -> str:
                       "the pristine render to merge against (was the history squashed?)")
 
 
+def _adopt_render(project: Path, base: str) -> None:
+    """Join a render that `new --force` left only as the template branch (in a repository the user already had) to
+    HEAD's history, so git's merge finds it as the base.
+
+    The user committed the generated files on their own branch, so HEAD already holds that render: a merge that
+    keeps HEAD's tree (`-s ours`) says exactly that. Without it the histories are unrelated and every file the user
+    touched would conflict against an empty base.
+    """
+    if git(project, "cat-file", "-e", f"HEAD:{ANSWERS_RECORD.as_posix()}", check=False).returncode != 0:
+        raise UpdateError(f"{ANSWERS_RECORD} is not committed on this branch: commit the generated project first "
+                          "(git add -A && git commit), then rerun `aistarter update`")
+    adopted = git(project, "merge", "-q", "-s", "ours", "--allow-unrelated-histories", "--no-edit", "-m",
+                  f"Record the aistarter render {base[:12]} as this branch's template base", base, check=False)
+    if adopted.returncode != 0:
+        raise UpdateError(f"git merge failed: {adopted.stderr.strip() or adopted.stdout.strip()}")
+
+
 def _is_ancestor(project: Path, commit: str, of: str = "HEAD") -> bool:
     return git(project, "merge-base", "--is-ancestor", commit, of, check=False).returncode == 0
 
@@ -127,9 +144,12 @@ def update(project: Path, set_values: dict[str, Any] | None = None, engine: Engi
         answers = validate(merge(recorded_answers, set_values or {}))
     except AnswerError as exc:
         raise UpdateError(str(exc)) from exc
-    base = _base_ref(project)
+    base = git(project, "rev-parse", _base_ref(project)).stdout.strip()
+    if not _is_ancestor(project, base):
+        _adopt_render(project, base)
     with tempfile.TemporaryDirectory(prefix="aistarter-update-") as tmp:
         fresh = render_project(answers, Path(tmp) / "render", engine, template=template)
+        record = (fresh / ANSWERS_RECORD).read_bytes()
         worktree = Path(tmp) / "template-branch"
         git(project, "worktree", "add", "--detach", str(worktree), base)
         try:
@@ -145,9 +165,12 @@ def update(project: Path, set_values: dict[str, Any] | None = None, engine: Engi
     git(project, "branch", "-f", TEMPLATE_BRANCH, new_template)
     # Up to date only when this render is already part of HEAD: a render committed by an earlier run whose merge
     # was aborted is merged now, not reported as done.
+    added = tuple(added_keys(recorded_answers))
     if not changed and _is_ancestor(project, new_template):
-        return UpdateResult(recorded_version, __version__, changed=False, conflicts=[],
-                            added_keys=tuple(added_keys(recorded_answers)))
+        if not _write_record(project, record):
+            return UpdateResult(recorded_version, __version__, changed=False, conflicts=[], added_keys=added)
+        git(project, "commit", "-q", "--no-verify", "-m", f"Record the answers aistarter {__version__} renders")
+        return UpdateResult(recorded_version, __version__, changed=True, conflicts=[], added_keys=added)
     blocking = _untracked_in_the_way(project, base, new_template)
     if blocking:
         raise UpdateError(f"untracked files would be overwritten by the update: {', '.join(blocking[:10])}; move them "
@@ -157,5 +180,22 @@ def update(project: Path, set_values: dict[str, Any] | None = None, engine: Engi
     conflicts = git(project, "diff", "--name-only", "--diff-filter=U").stdout.split()
     if merged.returncode != 0 and not conflicts:
         raise UpdateError(f"git merge failed: {merged.stderr.strip() or merged.stdout.strip()}")
-    return UpdateResult(recorded_version, __version__, changed=True, conflicts=conflicts,
-                        added_keys=tuple(added_keys(recorded_answers)))
+    # The record must name every answer this render used: a merge keeps an older record's (or a user's) version of
+    # the file when the template's side did not touch those lines, so keys a newer aistarter added would stay absent.
+    if _write_record(project, record):
+        if conflicts:
+            conflicts = [name for name in conflicts if name != ANSWERS_RECORD.as_posix()]
+        else:
+            git(project, "commit", "-q", "--amend", "--no-edit", "--no-verify")
+    return UpdateResult(recorded_version, __version__, changed=True, conflicts=conflicts, added_keys=added)
+
+
+def _write_record(project: Path, record: bytes) -> bool:
+    """Make the project's answers record the render's own (staged); False when it already was."""
+    path = project / ANSWERS_RECORD
+    if path.is_file() and path.read_bytes() == record:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(record)
+    git(project, "add", ANSWERS_RECORD.as_posix())
+    return True

@@ -99,6 +99,9 @@ class Image:
     copies: list[tuple[list[str], str]] = field(default_factory=list)  # (sources in the context, destination)
     venv_copies: list[str] = field(default_factory=list)  # destinations of COPY --from=<build stage>
     pip_target: str = "."  # what the build stage pip-installs, e.g. ".[postgres]"
+    # Lock files the build stage installs first (`pip install --no-deps -r requirements.lock`); then the target
+    # goes in with --no-deps too, so the venv holds exactly the locked versions.
+    requirements: list[str] = field(default_factory=list)
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -140,9 +143,10 @@ def parse_dockerfile(path: Path) -> Image:
     for op, rest in stages[0]:
         if op != "RUN":
             continue
-        m = re.search(r"pip install\s+['\"]?(\.[^'\"\s&;]*)", rest)
+        m = re.search(r"pip install\s+(?:--[\w-]+\s+)*['\"]?(\.[^'\"\s&;]*)", rest)
         if m:
             image.pip_target = m.group(1)
+        image.requirements += re.findall(r"pip install\s+(?:--[\w-]+\s+)*-r\s+['\"]?([^'\"\s&;]+)", rest)
         # Dependencies installed from pyproject.toml before the app is copied (a layer of their own), extras
         # named as tomllib reads them: `p['optional-dependencies']['postgres']`.
         extras += re.findall(r"optional-dependencies['\"]\]\[['\"]([\w-]+)['\"]\]", rest)

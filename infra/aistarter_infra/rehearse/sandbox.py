@@ -28,7 +28,8 @@ SVC_DIR = "/run/rehearsal-svc"  # the host's Service sockets, as the pod's proxy
 def image_venv(project: Path, image: Image, cache: Path) -> tuple[Path, bool]:
     """The venv the Dockerfile's build stage produces (`pip install <target>`), cached by the project's content."""
     digest = hashlib.sha256()
-    for path in sorted([project / "pyproject.toml", *(project / "app").rglob("*")]):
+    locks = [project / name for name in image.requirements]
+    for path in sorted([project / "pyproject.toml", *locks, *(project / "app").rglob("*")]):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(project)).encode() + path.read_bytes())
     digest.update(image.pip_target.encode())
@@ -41,9 +42,15 @@ def image_venv(project: Path, image: Image, cache: Path) -> tuple[Path, bool]:
     # The base image's python (python:3.11-slim) is stood in for by this machine's system python.
     base = shutil.which("python3", path="/usr/local/bin:/usr/bin") or sys.executable
     subprocess.run([base, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                          str(project) + image.pip_target.removeprefix(".")], cwd=project, capture_output=True,
-                         text=True)
+    pip_install = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+    # As the build stage does: the locked packages first, then the project, both without dependency resolution.
+    steps = [[*pip_install, "--no-deps", "-r", str(lock)] for lock in locks]
+    target = str(project) + image.pip_target.removeprefix(".")
+    steps.append([*pip_install, *(["--no-deps"] if locks else []), target])
+    for step in steps:
+        pip = subprocess.run(step, cwd=project, capture_output=True, text=True)
+        if pip.returncode != 0:
+            break
     if pip.returncode != 0:
         tail = (pip.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise OSError(f"pip install {image.pip_target} of {project.name}: {tail}")
