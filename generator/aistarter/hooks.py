@@ -51,7 +51,7 @@ def vendor_infra_library(project: Path) -> None:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
 
 
-def _git(project: Path, *args: str) -> None:
+def run_git(project: Path, *args: str) -> None:
     env = {**os.environ, "GIT_AUTHOR_NAME": "aistarter", "GIT_AUTHOR_EMAIL": "aistarter@localhost",
            "GIT_COMMITTER_NAME": "aistarter", "GIT_COMMITTER_EMAIL": "aistarter@localhost"}
     subprocess.run(["git", *args], cwd=project, env=env, check=True, capture_output=True)
@@ -76,10 +76,11 @@ def first_commit(project: Path, version: str | None = None) -> bool:
 
     if shutil.which("git") is None:
         return False
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "--no-verify", "-m", f"{FIRST_COMMIT_PREFIX} {version or recorded_version(project)}")
-    _git(project, "branch", TEMPLATE_BRANCH)
+    run_git(project, "init", "-q", "-b", "main")
+    run_git(project, "add", "-A")
+    message = f"{FIRST_COMMIT_PREFIX} {version or recorded_version(project)}"
+    run_git(project, "commit", "-q", "--no-verify", "-m", message)
+    run_git(project, "branch", TEMPLATE_BRANCH)
     return True
 
 

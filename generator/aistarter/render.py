@@ -298,8 +298,10 @@ def _write_into(project: Path, dest: Path, files: list[str]) -> list[str]:
 def _keep_render_as_template_branch(project: Path, dest: Path) -> None:
     """Fetch the render's commit into the user's repository as `aistarter/template` (objects and one ref, nothing
     else), so a later `aistarter update` has the pristine render to merge against."""
+    from .hooks import run_git
+
     try:
-        _git(dest, "fetch", "-q", "--no-tags", str(project), f"+refs/heads/main:refs/heads/{TEMPLATE_BRANCH}")
+        run_git(dest, "fetch", "-q", "--no-tags", str(project), f"+refs/heads/main:refs/heads/{TEMPLATE_BRANCH}")
     except subprocess.CalledProcessError as exc:
         why = (exc.stderr or b"").decode(errors="replace").strip().splitlines() or ["git fetch failed"]
         raise RenderError(f"nothing written to {dest}: could not add the branch {TEMPLATE_BRANCH} to its git "
