@@ -151,8 +151,9 @@ def test_alerts_and_dashboard_ship_with_the_platform(cloud: str, tmp_path: Path)
     (rule,) = [r["inputs"] for r in resources if r["type"] == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
     assert rule["metadata"]["labels"] == {"release": "kube-prometheus-stack"}, "Prometheus must select the rules"
     alerts = {a["alert"]: a for g in rule["spec"]["groups"] for a in g["rules"]}
-    assert set(alerts) == {"ProviderCircuitOpen", "MeteringOutboxBacklog", "GpuPoolAtMaxNodes",
-                           "ModelAsleepWhileRequestsPending"}
+    assert set(alerts) == {"ProviderCircuitOpen", "MeteringOutboxBacklog", "MeterEventsDeadLettered",
+                           "GpuPoolAtMaxNodes", "ModelAsleepWhileRequestsPending"}
+    assert "increase(aistarter_meter_events_dead_lettered_total[" in alerts["MeterEventsDeadLettered"]["expr"]
     _, result = rendered(cloud, "small")
     gpu_max = [p.max_nodes for p in result.pool_views() if p.is_gpu][0]
     assert alerts["GpuPoolAtMaxNodes"]["expr"].endswith(f">= {gpu_max}")

@@ -66,7 +66,8 @@ def _pool_label(cfg: PlatformConfig) -> str:
 
 
 def alert_rules(cfg: PlatformConfig) -> list[dict[str, Any]]:
-    """PrometheusRule groups: breaker open, metering outbox backlog, GPU pool at max, model asleep while asked."""
+    """PrometheusRule groups: breaker open, metering outbox backlog and dead letters, GPU pool at max, model asleep
+    while asked."""
     rules: list[dict[str, Any]] = [
         {"alert": "ProviderCircuitOpen", "expr": "max by (provider) (aistarter_circuit_open) == 1", "for": "5m",
          "labels": {"severity": "warning"},
@@ -76,6 +77,14 @@ def alert_rules(cfg: PlatformConfig) -> list[dict[str, Any]]:
          "labels": {"severity": "warning"},
          "annotations": {"summary": "Metering outbox holds over 1000 unsent usage records for 15 minutes",
                          "description": "Billing is falling behind; check the worker and the billing sink."}},
+        # Each dead-lettered event is usage Stripe will not bill unless someone acts, so any increase alerts.
+        {"alert": "MeterEventsDeadLettered",
+         "expr": "sum(increase(aistarter_meter_events_dead_lettered_total[1h])) > 0",
+         "labels": {"severity": "critical"},
+         "annotations": {"summary": "Meter events were dead-lettered: that usage is not billed in Stripe",
+                         "description": "Stripe did not take these events before they aged out of its 35-day "
+                                        "window; `python -m app.cli meter requeue` sends back any still inside "
+                                        "it, invoice the rest directly."}},
     ]
     gpu = cfg.gpu_pool
     if gpu is not None:

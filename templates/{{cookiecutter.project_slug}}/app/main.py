@@ -16,6 +16,9 @@ from app.api.middleware import RequestContext, install_error_handlers
 from app.auth.ratelimit import FAILED_AUTH, LIMITER
 {%- endif %}
 from app.db import base as db
+{%- if cookiecutter.usage_billing == 'stripe' %}
+from app.metering import stripe as stripe_metering  # registers the outbox and dead-letter metrics, key or not
+{%- endif %}
 from app.metrics import serve_internal
 from app.settings import Settings, get_settings, refuse_toys
 
@@ -58,9 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         async with anyio.create_task_group() as tg:
             if settings.stripe_api_key is not None:
-                from app.metering.stripe import run_forever
-
-                tg.start_soon(run_forever, settings)
+                tg.start_soon(stripe_metering.run_forever, settings)
             else:
                 log.warning("STRIPE_API_KEY is not set: usage piles up in the outbox until it is")
             yield

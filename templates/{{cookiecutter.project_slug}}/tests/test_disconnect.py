@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.db.base import session_scope
@@ -59,6 +60,41 @@ def test_disconnect_cancels_upstream_and_records_usage_so_far(live: Any, stub: t
 {%- if cookiecutter.usage_billing != 'none' %}
     with session_scope() as session:
         usage = session.scalar(select(UsageRecord).where(UsageRecord.interaction_id == interaction_id))
+    assert usage is not None and usage.status == "cancelled"
+    assert (usage.output_tokens, usage.estimated) == (row.output_tokens, row.usage_estimated)
+{%- endif %}
+
+
+def test_disconnect_cancels_a_non_streaming_request_and_records_usage_so_far(
+        live: Any, stub: tuple[StubUpstream, str]) -> None:
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(chunks=[f" w{i}" for i in range(400)], chunk_delay=0.02))
+    with live(providers=[FIRST], fallback=[], **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        request_id = f"nonstream-{time.monotonic_ns()}"
+        with httpx.Client(timeout=10) as client:
+            # The client gives up (a timeout, a closed tab) while the model is still answering.
+            with pytest.raises(httpx.ReadTimeout):
+                client.post(f"{url}/v1/chat/completions", timeout=httpx.Timeout(10, read=0.6),
+                            headers={**headers, "Idempotency-Key": request_id}, json={
+                                "model": DEFAULT_PROVIDER_MODELS[FIRST],
+                                "messages": [{"role": "user", "content": "tell me a long story"}]})
+            hung_up = time.monotonic()
+        call = wait_for(lambda: upstream.calls_to(FIRST)[0] if upstream.calls_to(FIRST)[0].ended else None)
+        assert not call.completed
+        assert call.ended - hung_up < 1.0, f"upstream kept answering {call.ended - hung_up:.2f} s after disconnect"
+
+        def stored() -> Interaction | None:
+            with session_scope() as session:
+                return session.scalar(select(Interaction).where(Interaction.request_id == request_id))
+
+        row = wait_for(stored)
+    assert row.status == "cancelled" and not row.stream
+    # What the model produced before the hang-up is billed, as for a stream cut short (estimated: no final report).
+    assert row.output_tokens and row.output_tokens > 0
+    assert row.usage_estimated or FIRST == "gemini"
+{%- if cookiecutter.usage_billing != 'none' %}
+    with session_scope() as session:
+        usage = session.scalar(select(UsageRecord).where(UsageRecord.interaction_id == row.id))
     assert usage is not None and usage.status == "cancelled"
     assert (usage.output_tokens, usage.estimated) == (row.output_tokens, row.usage_estimated)
 {%- endif %}

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from app.db.base import session_scope
+from app.db.models import Interaction
 from app.gateway.breaker import CircuitBreaker
 from app.main import create_app
 from app.settings import DEFAULT_PROVIDER_MODELS, Settings
@@ -144,6 +147,26 @@ def test_a_non_streaming_request_is_retried_after_a_mid_answer_failure(live: Any
     # The client had received nothing, so the half answer is discarded and asked again.
     assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "Hello from the stub."
     assert len(upstream.calls_to(FIRST)) == 2 and len(rec["attempts"]) == 1
+
+
+def test_the_upstreams_own_error_text_never_reaches_the_tenant(live: Any, stub: tuple[StubUpstream, str]) -> None:
+    """An error event's message (the stub's "stub failed mid-stream" / "stub overloaded") stays in the log: the
+    tenant sees which provider failed and how, in the response and in the record it can read back."""
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(fail_after=2), Behaviour(fail_after=2))
+    with live(providers=[FIRST], fallback=[], retries=0, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        with httpx.stream("POST", f"{url}/v1/chat/completions", headers=headers, timeout=15, json={
+                "model": MODEL, "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+            last = json.loads(parse_sse(r.read())[-1])
+        request_id = f"err-{time.monotonic_ns()}"
+        whole = httpx.post(f"{url}/v1/chat/completions", headers={**headers, "X-Request-Id": request_id}, timeout=15,
+                           json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
+        with session_scope() as session:  # what GET /v1/interactions/{id} shows the tenant
+            row = session.scalar(select(Interaction).where(Interaction.request_id == request_id))
+            stored = json.dumps([row.error, row.attempts])
+    shown = [last["error"]["message"], whole.json()["error"]["message"], stored]
+    assert whole.status_code == 502 and "mid-stream" in shown[0] and "stream" in shown[1]
+    assert not [text for text in shown if "stub failed" in text or "stub overloaded" in text], shown
 
 
 def test_the_first_token_timeout_times_the_first_token(live: Any, stub: tuple[StubUpstream, str]) -> None:

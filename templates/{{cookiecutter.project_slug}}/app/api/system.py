@@ -47,7 +47,8 @@ async def readyz() -> dict[str, Any] | JSONResponse:
 
 @internal_router.get("/metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    # In a thread: some collectors (job counts, the metering outbox) query the database at scrape time.
+    return Response(await run_db(generate_latest, REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 @internal_router.get("/internal/pending")

@@ -153,6 +153,14 @@ class ProviderError(GatewayError):
         self.retryable = retryable
 
 
+def upstream_failure(provider: str, what: str, detail: object, *, retryable: bool = True) -> ProviderError:
+    """A failure the upstream described in its own words (an error event, a garbled chunk). The words go to
+    the operator's log only: they can name the account or echo the request, and the tenant reads this
+    error in the response and in the interaction record."""
+    log.warning("%s: %s: %s", provider, what, str(detail)[:500])
+    return ProviderError(provider, what, retryable=retryable)
+
+
 class ClientRequestError(GatewayError):
     """The upstream rejected the request itself (400/422): another provider would too, so no fallback."""
 

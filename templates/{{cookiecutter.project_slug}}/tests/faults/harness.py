@@ -133,6 +133,9 @@ def server_env(database_url: str, stub_url: str, keys: dict[str, str], **extra: 
     env.update({key.upper(): value for key, value in upstream_settings(stub_url, PROVIDERS).items()})
 {%- if cookiecutter.auth == 'api_key' %}
     env["AISTARTER_API_KEYS"] = ",".join(f"{tenant}:{secret}" for tenant, secret in keys.items())
+    # Scenarios send bursts from one key (20 concurrent requests, then 5 replays): the default bucket
+    # (20, 5/s) answered a replay 429 whenever the burst finished fast. The limiter has its own tests.
+    env.update(RATE_LIMIT_RPS="1000", RATE_LIMIT_BURST="1000")
 {%- endif %}
     env.update({k.upper(): str(v) for k, v in extra.items()})
     return env

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from app.gateway.base import Event, ModelCall, ProviderError, drain, raise_for_status, sse_events
+from app.gateway.base import Event, ModelCall, drain, raise_for_status, sse_events, upstream_failure
 
 PASSTHROUGH = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty",
                "frequency_penalty", "user", "response_format", "tools", "tool_choice", "parallel_tool_calls")
@@ -30,10 +30,10 @@ def parse_chunk(provider: str, data: str) -> Event:
     try:
         chunk = json.loads(data)
     except ValueError as exc:
-        raise ProviderError(provider, f"malformed stream chunk: {data[:200]!r}") from exc
+        raise upstream_failure(provider, "malformed stream chunk", data) from exc
     if "error" in chunk and chunk["error"]:
         err = chunk["error"]
-        raise ProviderError(provider, str(err.get("message", err) if isinstance(err, dict) else err))
+        raise upstream_failure(provider, "error event in the stream", err)
     event = Event(response_model=chunk.get("model"), response_id=chunk.get("id"))
     choices = chunk.get("choices") or []
     if choices:
