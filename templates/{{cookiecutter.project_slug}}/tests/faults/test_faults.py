@@ -247,10 +247,8 @@ def test_concurrent_identical_ids_get_one_answer_and_one_bill(stub: tuple[StubUp
         upstream.plan(name, *[Behaviour(first_delay=0.5)] * 40)
     secret = next(iter(keys.values()))
     ids = [uuid.uuid4().hex for _ in range(5)]
-    # A generous first-token timeout: the 0.5 s upstream delay must keep all 20 requests in flight together. A
-    # burst above the 25 requests of one key: the default 20 + 5/s let the replays hit the rate limit (429).
-    env = server_env(database_url, stub_url, keys, timeout_s=5, rate_limit_burst=100)
-    with server(env) as app, ThreadPoolExecutor(20) as pool:
+    # A generous first-token timeout: the 0.5 s upstream delay must keep all 20 requests in flight together.
+    with server(server_env(database_url, stub_url, keys, timeout_s=5)) as app, ThreadPoolExecutor(20) as pool:
         outcomes = list(pool.map(lambda i: call(app.url, secret, stream=bool(i % 2), request_id=ids[i % 5]),
                                  range(20)))
         replays = [call(app.url, secret, stream=False, request_id=request_id) for request_id in ids]
