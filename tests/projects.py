@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aistarter.answers import validate
+from aistarter.deps import MASTER_LOCK
 from aistarter.render import Engine, render_project
 
 from .locks import exclusive
@@ -41,8 +42,11 @@ def project_python(project: Path, venv_dir: Path = VENV) -> Path:
         if not python.exists():
             venv.EnvBuilder(with_pip=True).create(venv_dir)
         if reqs:
+            # Pinned by the master lock the projects' images install from: every project then wants the same
+            # versions, so workers sharing this venv never flip a package under another's running tests (arq's
+            # and celery's redis ranges differ unpinned), and the suites test what the Dockerfile ships.
             installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                        *reqs], capture_output=True, text=True)
+                                        "-c", str(MASTER_LOCK), *reqs], capture_output=True, text=True)
             assert installed.returncode == 0, (
                 f"installing the project's declared deps failed:\n{installed.stderr[-3000:]}")
     return python

@@ -84,8 +84,17 @@ def first_commit(project: Path, version: str | None = None) -> bool:
     return True
 
 
+def drop_bytecode(project: Path) -> None:
+    """pip byte-compiles an installed template's .py files and cookiecutter has no exclude list, so a render from
+    an installed aistarter carries `__pycache__` folders the template never meant to produce."""
+    for cache in list(project.rglob("__pycache__")):
+        shutil.rmtree(cache)
+
+
 def after(project: Path) -> int:
-    """Post-generation: vendor the infra library, then the first commit unless the folder already has git."""
+    """Post-generation: drop bytecode, vendor the infra library, then the first commit unless the folder already
+    has git."""
+    drop_bytecode(project)
     vendor_infra_library(project)
     if not (project / ".git").exists():
         first_commit(project)

@@ -189,9 +189,9 @@ def run_engine(engine: Engine, answers: Answers, out_dir: Path, template: Path |
         raise RenderError(f"unknown engine '{engine}' (use one of: {', '.join(ENGINES)})")
     if not project.is_dir():
         raise RenderError(f"{engine} did not produce {project.name}/")
-    # pip byte-compiles the installed template's .py files; cookiecutter has no exclude list, so drop them here.
-    for cache in list(project.rglob("__pycache__")):
-        shutil.rmtree(cache)
+    from .hooks import drop_bytecode
+
+    drop_bytecode(project)
     return project
 
 
