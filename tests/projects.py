@@ -1,4 +1,4 @@
-"""Helpers that generate throwaway projects and run their own test suites in one shared virtualenv.
+"""Helpers that generate throwaway projects and run their own test suites in a shared virtualenv (one per worker).
 
 The shared venv holds the union of what generated projects declare (installed from each project's own
 pyproject, so a missing dependency there fails here), which keeps the option matrix fast.
@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from aistarter.answers import validate
-from aistarter.deps import MASTER_LOCK
 from aistarter.render import Engine, render_project
 
 from .locks import exclusive
 
-VENV = Path(os.environ.get("AISTARTER_PROJECT_VENV", Path.home() / ".cache" / "aistarter-tests" / "project-venv"))
+# One venv per pytest-xdist worker: projects pin different versions (arq's redis 5, celery's redis 8), and a
+# worker reinstalling one must never swap a package under the other worker's running suite.
+VENV = Path(os.environ.get("AISTARTER_PROJECT_VENV", str(Path.home() / ".cache" / "aistarter-tests" / "project-venv"))
+            + os.environ.get("PYTEST_XDIST_WORKER", "").replace("gw", "-gw"))
 
 
 def render(tmp_path: Path, engine: Engine = "copier", **answers: Any) -> Path:
@@ -34,6 +36,11 @@ def declared_requirements(project: Path) -> list[str]:
     return sorted(set(reqs))
 
 
+def pinned_by(project: Path) -> list[str]:
+    lock = project / "requirements.lock"  # projects from before the lock have none
+    return ["-c", str(lock)] if lock.is_file() else []
+
+
 def project_python(project: Path, venv_dir: Path = VENV) -> Path:
     """A venv holding what the project declares; pass a new venv_dir to prove the declaration alone suffices."""
     python = venv_dir / "bin" / "python"
@@ -42,11 +49,10 @@ def project_python(project: Path, venv_dir: Path = VENV) -> Path:
         if not python.exists():
             venv.EnvBuilder(with_pip=True).create(venv_dir)
         if reqs:
-            # Pinned by the master lock the projects' images install from: every project then wants the same
-            # versions, so workers sharing this venv never flip a package under another's running tests (arq's
-            # and celery's redis ranges differ unpinned), and the suites test what the Dockerfile ships.
+            # Held to the project's own requirements.lock, so its suite tests the versions its image installs.
             installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                        "-c", str(MASTER_LOCK), *reqs], capture_output=True, text=True)
+                                        *pinned_by(project), *reqs],
+                                       capture_output=True, text=True)
             assert installed.returncode == 0, (
                 f"installing the project's declared deps failed:\n{installed.stderr[-3000:]}")
     return python

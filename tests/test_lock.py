@@ -13,9 +13,10 @@ from packaging.requirements import Requirement
 from aistarter.answers import validate
 from aistarter.deps import (
     IMAGE_EXTRAS,
-    MASTER_LOCK,
+    MASTER_LOCKS,
     REFRESH_COMMAND,
     LockError,
+    master_for,
     project_lock,
     read_closures,
     read_master,
@@ -43,18 +44,21 @@ def image_requirements(project: Path) -> list[str]:
     return [*meta["dependencies"], *(r for e in IMAGE_EXTRAS for r in extras[e])]
 
 
-def test_master_lock_pins_every_dependency_the_template_can_declare() -> None:
+@pytest.mark.parametrize("lock", sorted(MASTER_LOCKS), ids=lambda p: p.name)
+def test_master_lock_pins_every_dependency_the_template_can_declare(lock: Path) -> None:
     # Adding a dependency to the template without refreshing the lock fails here, naming the command to run.
-    pins, children = read_master()
-    closures = read_closures()
-    stale = sorted({requirement_name(r) for r in union_requirements()} - set(pins)
-                   | {requirement_key(r) for r in union_requirements()} - set(closures))
-    assert not stale, f"{MASTER_LOCK.name} lacks {', '.join(stale)}: run `{REFRESH_COMMAND}` (needs uv) and commit it"
+    pins, children = read_master(lock)
+    closures = read_closures(lock)
+    union = union_requirements(exclude=MASTER_LOCKS[lock])
+    stale = sorted({requirement_name(r) for r in union} - set(pins)
+                   | {requirement_key(r) for r in union} - set(closures))
+    assert not stale, f"{lock.name} lacks {', '.join(stale)}: run `{REFRESH_COMMAND}` (needs uv) and commit it"
     # A raised lower bound makes the lock stale too.
-    outside = [r for r in union_requirements() if not Requirement(r).specifier.contains(
+    outside = [r for r in union if not Requirement(r).specifier.contains(
         pins[requirement_name(r)].partition("==")[2], prereleases=True)]
-    assert not outside, f"{MASTER_LOCK.name} pins outside {', '.join(outside)}: run `{REFRESH_COMMAND}` and commit it"
+    assert not outside, f"{lock.name} pins outside {', '.join(outside)}: run `{REFRESH_COMMAND}` and commit it"
     assert all("==" in line for line in pins.values())
+    assert not {requirement_name(r) for r in union_requirements()} & set(MASTER_LOCKS[lock]) & set(pins)
     for key, names in closures.items():
         # A closure holds only pinned packages, and only ones the `# via` graph says its root can reach.
         reach, todo = set(), [requirement_name(key)]
@@ -66,14 +70,22 @@ def test_master_lock_pins_every_dependency_the_template_can_declare() -> None:
         assert names <= reach <= set(pins), key
 
 
+def test_arq_and_celery_projects_get_their_own_redis() -> None:
+    # arq caps redis below 6; celery's kombu 5.7 (its unacked-restore options) needs redis >= 6.4.
+    arq, celery = (read_master(master_for([key]))[0] for key in ("arq", "celery[redis]"))
+    assert arq["redis"].partition("==")[2].startswith("5.")
+    assert int(celery["redis"].partition("==")[2].split(".")[0]) >= 6 and celery["kombu"] >= "kombu==5.7"
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_project_lock_is_the_closure_of_its_own_dependencies(tmp_path: Path, variant: str) -> None:
     project = render_project(validate(VARIANTS[variant]), tmp_path / "out")
     lock = locked((project / "requirements.lock").read_text())
-    pins, _ = read_master()
-    closures = read_closures()
-    assert set(lock.items()) <= set(pins.items()), "every line comes from the master lock, unchanged"
     declared = image_requirements(project)
+    master = master_for(requirement_key(r) for r in declared)
+    pins, _ = read_master(master)
+    closures = read_closures(master)
+    assert set(lock.items()) <= set(pins.items()), "every line comes from the master lock, unchanged"
     assert {requirement_name(r) for r in declared} <= set(lock)
     # Exactly what its declared requirements install: nothing of another project's choices.
     assert set(lock) == set().union(*(closures[requirement_key(r)] for r in declared))

@@ -1,11 +1,12 @@
 """Locked dependencies for generated projects, computed offline.
 
-aistarter ships one master lock (`lock/requirements.lock`): exact pins, for Python 3.11 on Linux, of every
+aistarter ships master locks (`lock/requirements*.lock`): exact pins, for Python 3.11 on Linux, of every
 dependency any generated project can declare (the template pyproject's dependencies under every answer, plus
-all its extras). A maintainer refreshes it with `python -m aistarter.deps` (needs uv and PyPI). At generation
-time a project receives `requirements.lock`: the transitive closure of just the dependencies its own pyproject
-declares for the image (its dependencies plus the `postgres` extra), so `aistarter new` needs no network and a
-project pins only what its answers use.
+all its extras), split only where two choices cannot share one resolution (MASTER_LOCKS). A maintainer
+refreshes them with `python -m aistarter.deps` (needs uv and PyPI). At generation time a project receives
+`requirements.lock`: the transitive closure of just the dependencies its own pyproject declares for the image
+(its dependencies plus the `postgres` extra), so `aistarter new` needs no network and a project pins only what
+its answers use.
 
 The closures are resolved by the refresh too, one declared requirement at a time against the master's pins, and kept
 at the end of the master lock as `# closure <requirement>: <packages>` lines. The `# via` annotations alone would
@@ -25,7 +26,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-MASTER_LOCK = Path(__file__).resolve().parent / "lock" / "requirements.lock"
+LOCK_DIR = Path(__file__).resolve().parent / "lock"
+MASTER_LOCK = LOCK_DIR / "requirements.lock"
+# Choices whose libraries cannot share one resolution get a master lock each, without the other's requirement:
+# arq caps redis below 6, and the celery worker's Redis transport options (unacked restore) need kombu >= 5.7,
+# which needs redis >= 6.4. A project's lock is cut from the first master that pins all it declares.
+MASTER_LOCKS: dict[Path, frozenset[str]] = {
+    MASTER_LOCK: frozenset({"celery"}),
+    LOCK_DIR / "requirements-celery.lock": frozenset({"arq"}),
+}
 REFRESH_COMMAND = "python -m aistarter.deps"
 # What the image installs besides the dependencies: the Dockerfile's build stage (DATABASE_URL=postgresql://...).
 IMAGE_EXTRAS = ("postgres",)
@@ -65,8 +74,8 @@ def template_pyproject(template: Path | None = None) -> Path:
     return (template or template_dir()) / "{{cookiecutter.project_slug}}" / "pyproject.toml"
 
 
-def union_requirements(template: Path | None = None) -> list[str]:
-    """Every requirement the template's pyproject can declare, under any answers, extras included.
+def union_requirements(template: Path | None = None, exclude: frozenset[str] = frozenset()) -> list[str]:
+    """Every requirement the template's pyproject can declare, under any answers, extras included (but `exclude`).
 
     Each dependency sits on its own line inside `{% if %}` blocks, so dropping the statement lines (and blanking
     the expressions) leaves valid TOML that lists all of them at once.
@@ -77,7 +86,7 @@ def union_requirements(template: Path | None = None) -> list[str]:
     found = list(project.get("dependencies", []))
     for extra in project.get("optional-dependencies", {}).values():
         found += extra
-    return list(dict.fromkeys(found))
+    return [r for r in dict.fromkeys(found) if requirement_name(r) not in exclude]
 
 
 def image_requirements(pyproject_text: str) -> list[str]:
@@ -127,11 +136,23 @@ def read_master(path: Path = MASTER_LOCK) -> tuple[dict[str, str], dict[str, set
     return pins, children
 
 
-def project_lock(requirements: Iterable[str], path: Path = MASTER_LOCK) -> str:
+def master_for(keys: Iterable[str]) -> Path:
+    """The first master lock that pins every one of these requirement keys."""
+    wanted = set(keys)
+    for path in MASTER_LOCKS:
+        if wanted <= set(read_closures(path)):
+            return path
+    known = set().union(*(read_closures(path) for path in MASTER_LOCKS))
+    missing = sorted(wanted - known) or sorted(wanted)
+    raise LockError(f"the master lock has no pin for {', '.join(missing)}; a maintainer runs `{REFRESH_COMMAND}`")
+
+
+def project_lock(requirements: Iterable[str], path: Path | None = None) -> str:
     """A project's requirements.lock: the master's pins of these requirements and everything they install."""
+    keys = [requirement_key(r) for r in requirements]
+    path = path or master_for(keys)
     pins, _ = read_master(path)
     closures = read_closures(path)
-    keys = [requirement_key(r) for r in requirements]
     missing = sorted(set(keys) - set(closures))
     if missing:
         raise LockError(f"the master lock has no pin for {', '.join(missing)}; a maintainer runs `{REFRESH_COMMAND}`")
@@ -159,11 +180,15 @@ def _compile(command: list[str], cwd: Path, source: str, out: str, *extra: str) 
         raise LockError(f"uv pip compile {source} failed: {(done.stderr or done.stdout).strip()[-500:]}")
 
 
-def refresh(out: Path = MASTER_LOCK, template: Path | None = None) -> None:
-    """Re-resolve the master lock with uv (needs PyPI): the maintainer command after any dependency change."""
+def refresh(template: Path | None = None) -> None:
+    """Re-resolve every master lock with uv (needs PyPI): the maintainer command after any dependency change."""
+    for out, exclude in MASTER_LOCKS.items():
+        refresh_one(out, union_requirements(template, exclude))
+
+
+def refresh_one(out: Path, requirements: list[str]) -> None:
     uv = shutil.which("uv")
     command = [uv] if uv else [sys.executable, "-m", "uv"]
-    requirements = union_requirements(template)
     with tempfile.TemporaryDirectory(prefix="aistarter-lock-") as name:
         tmp = Path(name)
         (tmp / _INPUT_NAME).write_text("\n".join(requirements) + "\n", encoding="utf-8")
@@ -188,4 +213,5 @@ if __name__ == "__main__":
         refresh()
     except (LockError, OSError) as exc:
         sys.exit(f"error: {exc}")
-    print(f"wrote {MASTER_LOCK.name} ({len(read_master()[0])} pins)")
+    for path in MASTER_LOCKS:
+        print(f"wrote {path.name} ({len(read_master(path)[0])} pins)")
