@@ -364,6 +364,16 @@ def test_150_ms_budget_on_a_self_hosted_7b_rag_warns_with_ranked_fixes() -> None
     assert warning.fixes[-1].endswith("(not enough on its own)")
 
 
+def test_a_timeout_warning_offers_only_a_provider_faster_than_the_current_one() -> None:
+    # The local 7B's first-token p95 (~0.66 s) beats every hosted model's, so no "faster provider" is offered.
+    slow_budget = next(w for w in bp(use_case="rag", **SMALL_LOCAL, latency_budget_ms=150).warnings
+                       if w.check == "timeouts")
+    assert not any(f.startswith("a faster first provider") for f in slow_budget.fixes), slow_budget.fixes
+    # Anthropic's p95 is slower than the fastest hosted model's: that one is offered.
+    hosted = next(w for w in bp(providers=["anthropic"], latency_budget_ms=300).warnings if w.check == "timeouts")
+    assert any(f.startswith("a faster first provider") for f in hosted.fixes), hosted.fixes
+
+
 def test_context_beyond_the_model_warns_and_caps_max_model_len() -> None:
     blueprint = bp(**SMALL_LOCAL, model="qwen2.5-7b", max_context_tokens=100_000, prompt_tokens_p50=90_000)
     assert blueprint.stack.model_server and blueprint.stack.model_server.max_model_len == 32768

@@ -166,8 +166,9 @@ def check(answers: Answers, option: scaling.Option | None, gpu: GpuPlan | None,
         if len(answers.providers) > 1:
             fixes.append(f"fewer providers in the fallback chain: each needs ~{timeouts.ttft_p95_s:g} s")
         enough = len(answers.providers) * fastest.ttft_p95_ms / 1000 <= budget_s
-        fixes.append(f"a faster first provider: {fastest.provider} {fastest.model} (~{fastest.ttft_p95_ms} ms p95)"
-                     + ("" if enough else " (not enough on its own)"))
+        if fastest.ttft_p95_ms / 1000 < timeouts.ttft_p95_s:  # only a provider that is faster than today's
+            fixes.append(f"a faster first provider: {fastest.provider} {fastest.model} "
+                         f"(~{fastest.ttft_p95_ms} ms p95)" + ("" if enough else " (not enough on its own)"))
         need_ms = math.ceil(timeouts.ttft_p95_s * len(answers.providers) * 1000)
         fixes.append(f"a longer budget: latency_budget_ms={need_ms}")
         warnings.append(FeasibilityWarning(
