@@ -21,6 +21,31 @@ PROVIDERS: list[str] = [{% for p in cookiecutter._blueprint.stack.gateway.provid
 FIRST = PROVIDERS[0]
 
 
+def assert_upstream_cut_short(upstream: StubUpstream, hung_up: float) -> None:
+    call = wait_for(lambda: upstream.calls_to(FIRST)[0] if upstream.calls_to(FIRST)[0].ended else None)
+    assert not call.completed
+    assert call.ended - hung_up < 1.0, f"upstream kept answering {call.ended - hung_up:.2f} s after disconnect"
+
+
+def stored(where: Any) -> Interaction:
+    def find() -> Interaction | None:
+        with session_scope() as session:
+            return session.scalar(select(Interaction).where(where))
+
+    return wait_for(find)
+
+
+def assert_billed_as_recorded(row: Interaction) -> None:
+{%- if cookiecutter.usage_billing != 'none' %}
+    with session_scope() as session:
+        usage = session.scalar(select(UsageRecord).where(UsageRecord.interaction_id == row.id))
+    assert usage is not None and usage.status == "cancelled"
+    assert (usage.output_tokens, usage.estimated) == (row.output_tokens, row.usage_estimated)
+{%- else %}
+    return None  # no usage billing in this project: the record is the whole account
+{%- endif %}
+
+
 def test_disconnect_cancels_upstream_and_records_usage_so_far(live: Any, stub: tuple[StubUpstream, str]) -> None:
     upstream, stub_url = stub
     # A long, slow answer: 400 chunks, 20 ms apart (8 s in total).
@@ -39,15 +64,8 @@ def test_disconnect_cancels_upstream_and_records_usage_so_far(live: Any, stub: t
                 received = [next(lines) for _ in range(10)]
                 hung_up = time.monotonic()
         # Leaving the `with` closed the connection mid-stream.
-        call = wait_for(lambda: upstream.calls_to(FIRST)[0] if upstream.calls_to(FIRST)[0].ended else None)
-        assert not call.completed
-        assert call.ended - hung_up < 1.0, f"upstream kept streaming {call.ended - hung_up:.2f} s after disconnect"
-
-        def stored() -> Interaction | None:
-            with session_scope() as session:
-                return session.scalar(select(Interaction).where(Interaction.id == interaction_id))
-
-        row = wait_for(stored)
+        assert_upstream_cut_short(upstream, hung_up)
+        row = stored(Interaction.id == interaction_id)
     texts = [json.loads(line[6:])["choices"][0]["delta"].get("content", "") for line in received
              if line.startswith("data: {")]
     assert "".join(texts).startswith(" w0")
@@ -57,19 +75,15 @@ def test_disconnect_cancels_upstream_and_records_usage_so_far(live: Any, stub: t
     assert row.output_tokens is not None and row.output_tokens >= estimate_tokens("".join(texts))
     assert row.usage_estimated or FIRST == "gemini"
     assert row.input_tokens and row.input_tokens > 0
-{%- if cookiecutter.usage_billing != 'none' %}
-    with session_scope() as session:
-        usage = session.scalar(select(UsageRecord).where(UsageRecord.interaction_id == interaction_id))
-    assert usage is not None and usage.status == "cancelled"
-    assert (usage.output_tokens, usage.estimated) == (row.output_tokens, row.usage_estimated)
-{%- endif %}
+    assert_billed_as_recorded(row)
 
 
 def test_disconnect_cancels_a_non_streaming_request_and_records_usage_so_far(
         live: Any, stub: tuple[StubUpstream, str]) -> None:
     upstream, stub_url = stub
     upstream.plan(FIRST, Behaviour(chunks=[f" w{i}" for i in range(400)], chunk_delay=0.02))
-    with live(providers=[FIRST], fallback=[], **upstream_settings(stub_url, [FIRST])) as (url, headers):
+    with live(providers=[FIRST], fallback=[], timeout_s=5.0, provider_timeouts={},
+              **upstream_settings(stub_url, [FIRST])) as (url, headers):
         request_id = f"nonstream-{time.monotonic_ns()}"
         with httpx.Client(timeout=10) as client:
             # The client gives up (a timeout, a closed tab) while the model is still answering.
@@ -79,25 +93,13 @@ def test_disconnect_cancels_a_non_streaming_request_and_records_usage_so_far(
                                 "model": DEFAULT_PROVIDER_MODELS[FIRST],
                                 "messages": [{"role": "user", "content": "tell me a long story"}]})
             hung_up = time.monotonic()
-        call = wait_for(lambda: upstream.calls_to(FIRST)[0] if upstream.calls_to(FIRST)[0].ended else None)
-        assert not call.completed
-        assert call.ended - hung_up < 1.0, f"upstream kept answering {call.ended - hung_up:.2f} s after disconnect"
-
-        def stored() -> Interaction | None:
-            with session_scope() as session:
-                return session.scalar(select(Interaction).where(Interaction.request_id == request_id))
-
-        row = wait_for(stored)
+        assert_upstream_cut_short(upstream, hung_up)
+        row = stored(Interaction.request_id == request_id)
     assert row.status == "cancelled" and not row.stream
     # What the model produced before the hang-up is billed, as for a stream cut short (estimated: no final report).
     assert row.output_tokens and row.output_tokens > 0
     assert row.usage_estimated or FIRST == "gemini"
-{%- if cookiecutter.usage_billing != 'none' %}
-    with session_scope() as session:
-        usage = session.scalar(select(UsageRecord).where(UsageRecord.interaction_id == row.id))
-    assert usage is not None and usage.status == "cancelled"
-    assert (usage.output_tokens, usage.estimated) == (row.output_tokens, row.usage_estimated)
-{%- endif %}
+    assert_billed_as_recorded(row)
 
 
 def test_a_stream_dropped_before_the_response_starts_is_closed_and_recorded(
@@ -128,6 +130,5 @@ def test_a_stream_dropped_before_the_response_starts_is_closed_and_recorded(
     interaction_id = anyio.run(open_then_drop)
     call = wait_for(lambda: upstream.calls_to(FIRST)[0] if upstream.calls_to(FIRST)[0].ended else None)
     assert not call.completed
-    with session_scope() as session:
-        row = session.scalar(select(Interaction).where(Interaction.id == interaction_id))
-    assert row is not None and row.status == "cancelled"
+    row = stored(Interaction.id == interaction_id)
+    assert row.status == "cancelled"
