@@ -61,9 +61,12 @@ def project_python(project: Path, venv_dir: Path = VENV) -> Path:
 def run_project_tests(project: Path, *pytest_args: str, env: dict[str, str] | None = None,
                       venv_dir: Path = VENV) -> subprocess.CompletedProcess[str]:
     python = project_python(project, venv_dir)
+    # The projects' tests/test_types.py runs mypy. One cache per venv and xdist worker (one project at a time)
+    # reuses the analysis of the installed libraries across projects; mypy rechecks the app files that differ.
+    cache = venv_dir / "mypy-cache" / os.environ.get("PYTEST_XDIST_WORKER", "main")
     return subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
-                          cwd=project, capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=1800)
+                          cwd=project, capture_output=True, text=True,
+                          env={"MYPY_CACHE_DIR": str(cache), **os.environ, **(env or {})}, timeout=1800)
 
 
 def assert_passed(result: subprocess.CompletedProcess[str]) -> None:

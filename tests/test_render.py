@@ -180,7 +180,10 @@ def test_generated_project_hygiene(tmp_path: Path) -> None:
     made = subprocess.run(["make", "-s"], cwd=project, capture_output=True, text=True)
     assert made.returncode == 0 and "make test" in made.stdout and "pip install" not in made.stdout
     hooks = (project / ".pre-commit-config.yaml").read_text()
-    assert "id: ruff" in hooks and "id: mypy" in hooks
+    assert "id: ruff" in hooks and "id: mypy" in hooks and "stages: [manual]" not in hooks
+    # The type checker runs wherever ruff does: CI, `make lint` and (tests/test_types.py) the project's tests.
+    assert "- run: ruff check .\n      - run: mypy\n" in ci
+    assert "\tmypy\n" in (project / "Makefile").read_text()
     docker = (project / "Dockerfile").read_text()
     # Locked dependencies install before the app is copied: an app edit reuses that layer.
     assert docker.index("COPY requirements.lock ./") < docker.index("pip install --no-deps -r requirements.lock") \

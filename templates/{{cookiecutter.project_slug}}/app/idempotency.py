@@ -21,7 +21,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.base import session_scope, utcnow
+from app.db.base import rowcount, session_scope, utcnow
 from app.db.models import IdempotencyRecord
 from app.gateway import GatewayError
 from app.schemas import ChatRequest, ChatResult
@@ -83,9 +83,9 @@ def claim(tenant: str, request_id: str, body_sha256: str) -> ChatResult | None:
                 f"a request with id {request_id!r} is still in progress; retry when it has finished",
                 retry_after_s=1)
         # Take over an abandoned claim; the conditional update makes exactly one taker win.
-        taken = session.execute(update(IdempotencyRecord).where(
+        taken = rowcount(session.execute(update(IdempotencyRecord).where(
             IdempotencyRecord.key == key, IdempotencyRecord.state == "pending",
-            IdempotencyRecord.updated_at == row.updated_at).values(updated_at=now)).rowcount
+            IdempotencyRecord.updated_at == row.updated_at).values(updated_at=now)))
         if not taken:
             raise IdempotencyConflictError(
                 f"a request with id {request_id!r} is still in progress; retry when it has finished",

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ProviderName = Literal[{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}", {% endfor %}"fake"]
 
 # The blueprint's providers in fallback order (aistarter: criterion "plug-in").
-BLUEPRINT_PROVIDERS: tuple[str, ...] = tuple([{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}])
+BLUEPRINT_PROVIDERS: tuple[ProviderName, ...] = tuple([{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}])
 
 # Model-name patterns (fnmatch) to provider. A request names a model; this map picks who serves it.
 DEFAULT_MODEL_MAP: dict[str, str] = {
@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # --- gateway (defaults from the aistarter blueprint: criteria "latency" and "plug-in")
     providers: list[ProviderName] = Field(default_factory=lambda: list(BLUEPRINT_PROVIDERS))
     fallback: list[ProviderName] = Field(
-        default_factory=lambda: [{% for p in cookiecutter._blueprint.stack.gateway.fallback %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}]
+        default_factory=lambda: list[ProviderName]([{% for p in cookiecutter._blueprint.stack.gateway.fallback %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}])
     )
     retries: int = Field({{ cookiecutter._blueprint.stack.gateway.retries }}, ge=0, le=5)
     timeout_s: float = Field({{ (cookiecutter._blueprint.stack.gateway.timeout_s * 1000) | int }} / 1000, gt=0,

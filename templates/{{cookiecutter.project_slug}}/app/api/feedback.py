@@ -6,7 +6,7 @@ interactions become eval cases with `python -m app.evals export --from-feedback`
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -18,7 +18,7 @@ from app.db.base import run_db, session_scope
 from app.db.models import Interaction
 from app.evals.models import Feedback
 from app.provenance import interaction_id_from
-from app.provenance.redact import keep
+from app.provenance.redact import TraceContent, keep
 
 router = APIRouter(tags=["provenance"])
 
@@ -35,7 +35,9 @@ def _store(public_id: str, tenant: str, api_key_id: str | None, body: FeedbackIn
                                                        Interaction.tenant_id == tenant))
         if row is None:
             return None
-        comment = keep(body.comment.strip(), row.trace_content) if body.comment and body.comment.strip() else None
+        # The column holds the mode the interaction was recorded under (a settings.trace_content value).
+        mode = cast(TraceContent, row.trace_content)
+        comment = keep(body.comment.strip(), mode) if body.comment and body.comment.strip() else None
         feedback = Feedback(interaction_id=row.id, tenant_id=tenant, api_key_id=api_key_id,
                             rating=1 if body.rating == "up" else -1, comment=comment)
         session.add(feedback)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -131,7 +131,7 @@ class ToolCalls:
 class Provider(Protocol):
     name: str
 
-    def stream(self, call: ModelCall) -> AsyncIterator[Event]:
+    def stream(self, call: ModelCall) -> AsyncGenerator[Event, None]:
         """Yield events as they arrive. Raise ProviderError (or httpx errors) before or during the stream."""
         ...
 

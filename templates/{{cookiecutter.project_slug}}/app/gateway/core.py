@@ -8,7 +8,7 @@ import fnmatch
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,7 +178,7 @@ class Gateway:
         for provider in self.providers.values():
             await provider.aclose()
 
-    async def stream(self, call: ModelCall, *, deadline: float, trace: CallTrace) -> AsyncIterator[Event]:
+    async def stream(self, call: ModelCall, *, deadline: float, trace: CallTrace) -> AsyncGenerator[Event, None]:
         """Events of the first provider that produces a chunk. `deadline` (time.monotonic) bounds the wait
         for a cold self-hosted model; `trace` collects the provider used and every failed attempt."""
         cold: ModelUnavailableError | None = None

@@ -24,7 +24,7 @@ class PendingTracker:
     def _register(self, model: str) -> None:
         if model not in self._inflight:
             self._inflight[model] = 0
-            MODEL_PENDING.labels(model).set_function(lambda m=model: self.pending(m))
+            MODEL_PENDING.labels(model).set_function(lambda: self.pending(model))
 
     def pending(self, model: str) -> int:
         count = self._inflight.get(model, 0)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+# What a record keeps of prompts and answers (settings.trace_content).
+TraceContent = Literal["full", "redacted", "metadata"]
+
 # Stored content per field; the rest is dropped (and says so). 64 K characters redact in ~10 ms.
 MAX_CHARS = 65_536
 _LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
@@ -100,7 +103,7 @@ def cap(text: str) -> str:
     return text[:MAX_CHARS] + f" [... {len(text) - MAX_CHARS} more characters not stored]"
 
 
-def keep(text: str | None, mode: Literal["full", "redacted", "metadata"]) -> str | None:
+def keep(text: str | None, mode: TraceContent) -> str | None:
     """The text to store under a trace_content mode: all of it, redacted, or none. Long text is capped
     before redaction, which runs in the database worker thread with the rest of the record."""
     if text is None or mode == "metadata":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
@@ -43,7 +43,7 @@ def answer(call: ModelCall) -> list[str]:
     tail = call.messages[-1] if call.messages else None
     if tail is not None and tail.role == "tool":
         # Answer from the tool results of this turn, so a client can see they reached the model.
-        results = []
+        results: list[str] = []
         for m in reversed(call.messages):
             if m.role != "tool":
                 break
@@ -114,7 +114,7 @@ class FakeProvider:
     def check(self, call: ModelCall) -> None:
         return None  # every feature: dev and tests cover the whole tool loop offline
 
-    async def stream(self, call: ModelCall) -> AsyncIterator[Event]:
+    async def stream(self, call: ModelCall) -> AsyncGenerator[Event, None]:
         request_id = "fake-" + hashlib.sha256(call.text().encode()).hexdigest()[:16]
         limit = call.params.get("max_tokens") or call.params.get("max_completion_tokens")
         prompt_tokens = sum(len(m.content.split()) + 1 for m in call.messages)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -51,7 +51,7 @@ def parse_chunk(provider: str, data: str) -> Event:
 
 
 async def stream_openai_wire(provider: str, client: httpx.AsyncClient, url: str, headers: dict[str, str],
-                             call: ModelCall) -> AsyncIterator[Event]:
+                             call: ModelCall) -> AsyncGenerator[Event, None]:
     async with client.stream("POST", url, json=request_body(call), headers=headers) as response:
         await raise_for_status(provider, response)
         events = sse_events(response)
