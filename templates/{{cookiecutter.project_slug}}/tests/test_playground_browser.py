@@ -87,6 +87,7 @@ def browser() -> Iterator[object]:
 
 def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None], browser: object,
                                                    tmp_path: Path) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -102,7 +103,10 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
     assert document.status_code in (200, 201), document.text
 {%- endif %}
     driver = browser
-    wait = WebDriverWait(driver, 20, poll_frequency=0.05)  # type: ignore[arg-type]
+    # The page re-renders a provenance panel when its record changes (feedback saved): an element found just
+    # before that is stale, so a wait polls again instead of failing.
+    wait = WebDriverWait(driver, 20, poll_frequency=0.05,  # type: ignore[arg-type]
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
     driver.get(f"{url}/playground")  # type: ignore[attr-defined]
     find = driver.find_element  # type: ignore[attr-defined]
     if key:
@@ -132,7 +136,7 @@ def test_chat_provenance_and_feedback_in_a_browser(server: tuple[str, str | None
     panel = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".provenance[data-interaction-id]"))
 
     def shown(name: str) -> str:
-        return panel.find_element(By.CSS_SELECTOR, f'[data-field="{name}"]').text
+        return wait.until(lambda d: (panel.find_element(By.CSS_SELECTOR, f'[data-field="{name}"]').text,))[0]
 
     assert shown("prompt_version") == chosen
     assert len(shown("prompt_sha256")) == 64
