@@ -114,9 +114,20 @@ def test_the_after_hook_keeps_an_existing_repository(tmp_path: Path) -> None:
     # A project folder that is already a repository (cookiecutter -f, `aistarter new` into a clone): no new history.
     project = tmp_path / "p"
     (project / ".git").mkdir(parents=True)
+    (project / ".aistarter").mkdir()
+    (project / ".aistarter" / "answers.yml").write_text("aistarter_version: 0.1.0\nanswers: {}\n")
     assert hooks.main(["after", str(project)]) == 0
     assert (project / "infra" / "aistarter_infra" / "__init__.py").is_file()
     assert sorted(p.name for p in (project / ".git").iterdir()) == []
+
+
+def test_the_after_hook_refuses_a_folder_that_is_not_a_generated_project(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    assert hooks.main(["after", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a generated project" in err
+    assert not missing.exists() and not (tmp_path / "no").exists()  # nothing created, vendored or committed
 
 
 def test_the_repository_itself_is_a_copier_template(tmp_path: Path) -> None:

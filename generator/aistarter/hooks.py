@@ -107,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] != "after":
         print("usage: python -m aistarter.hooks after [PROJECT_DIR]", file=sys.stderr)
         return BAD_ANSWER
-    return after(Path(args[1] if len(args) > 1 else ".").resolve())
+    from .render import ANSWERS_RECORD
+
+    project = Path(args[1] if len(args) > 1 else ".").resolve()
+    # Only a freshly generated project: anywhere else `after` would create the folder, vendor into it and commit.
+    if not (project / ANSWERS_RECORD).is_file():
+        print(f"aistarter: {project} is not a generated project (no {ANSWERS_RECORD}); "
+              "run this in the folder copier or cookiecutter just made", file=sys.stderr)
+        return BAD_ANSWER
+    return after(project)
 
 
 if __name__ == "__main__":
