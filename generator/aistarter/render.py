@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from . import __version__
+from . import __version__, hooks
 from .answers import AnswerError, recorded
 from .blueprint import Blueprint
 from .deps import LockError, render_lock
@@ -59,8 +59,7 @@ def _scalar(value: Any) -> Any:
     return ",".join(value) if isinstance(value, list) else value
 
 
-def template_context(blueprint: Blueprint, given: Answers, version: str = __version__,
-                     template: Path | None = None) -> dict[str, Any]:
+def template_context(blueprint: Blueprint, given: Answers, version: str = __version__) -> dict[str, Any]:
     """Flat scalars for file names and simple conditions; the whole blueprint for structured values."""
     resolved = blueprint.answers
     context: dict[str, Any] = {key: _scalar(value) for key, value in resolved.model_dump(mode="json").items()}
@@ -75,7 +74,7 @@ def template_context(blueprint: Blueprint, given: Answers, version: str = __vers
     )
     # Cut from the shipped master lock by the project's own pyproject, offline; a context value (not a file written
     # afterwards) so every engine, Backstage's included, renders the same requirements.lock.
-    context["_requirements_lock"] = render_lock(context, template)
+    context["_requirements_lock"] = render_lock(context)
     return context
 
 
@@ -167,11 +166,9 @@ def run_engine(engine: Engine, answers: Answers, out_dir: Path, template: Path |
 
     The engines get only the answers: the extension computes the rest, as for anyone running them directly.
     """
-    from .hooks import check
-
     src = str(template or template_dir())
     data = engine_answers(answers, version)
-    check(data)  # the pre-generation hook; the finishing steps are the caller's (staging, an existing .git)
+    hooks.check(data)  # the pre-generation hook; the finishing steps are the caller's (staging, an existing .git)
     project = out_dir / answers.project_slug
     if engine == "copier":
         import copier
@@ -189,22 +186,12 @@ def run_engine(engine: Engine, answers: Answers, out_dir: Path, template: Path |
         raise RenderError(f"unknown engine '{engine}' (use one of: {', '.join(ENGINES)})")
     if not project.is_dir():
         raise RenderError(f"{engine} did not produce {project.name}/")
-    from .hooks import drop_bytecode
-
-    drop_bytecode(project)
+    hooks.drop_bytecode(project)
     return project
 
 
 def _vendor_infra_library(project: Path) -> None:
-    from .hooks import vendor_infra_library
-
-    vendor_infra_library(project)
-
-
-def _first_commit(project: Path, version: str) -> bool:
-    from .hooks import first_commit
-
-    return first_commit(project, version)
+    hooks.vendor_infra_library(project)
 
 
 def render_project(answers: Answers, out_dir: Path, engine: Engine = "copier", *, template: Path | None = None,
@@ -298,10 +285,8 @@ def _write_into(project: Path, dest: Path, files: list[str]) -> list[str]:
 def _keep_render_as_template_branch(project: Path, dest: Path) -> None:
     """Fetch the render's commit into the user's repository as `aistarter/template` (objects and one ref, nothing
     else), so a later `aistarter update` has the pristine render to merge against."""
-    from .hooks import run_git
-
     try:
-        run_git(dest, "fetch", "-q", "--no-tags", str(project), f"+refs/heads/main:refs/heads/{TEMPLATE_BRANCH}")
+        hooks.run_git(dest, "fetch", "-q", "--no-tags", str(project), f"+refs/heads/main:refs/heads/{TEMPLATE_BRANCH}")
     except subprocess.CalledProcessError as exc:
         why = (exc.stderr or b"").decode(errors="replace").strip().splitlines() or ["git fetch failed"]
         raise RenderError(f"nothing written to {dest}: could not add the branch {TEMPLATE_BRANCH} to its git "
@@ -326,7 +311,7 @@ def generate(answers: Answers, dest: Path, engine: Engine = "copier", force: boo
             project = render_project(answers, staging / "out", engine, template=template, version=version)
             # The pristine render is committed in its own repository in every case; a user's repository receives
             # it as the branch `aistarter/template` only (below), so their branch, index and history stay theirs.
-            rendered = _first_commit(project, version)
+            rendered = hooks.first_commit(project, version)
             committed = rendered and not has_git
         except (OSError, subprocess.CalledProcessError, RenderError) as exc:
             raise RenderError(f"generation failed, nothing written to {dest}: {exc}") from exc
