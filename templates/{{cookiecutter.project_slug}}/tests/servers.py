@@ -76,6 +76,7 @@ class Call:
     started: float
     ended: float | None = None
     completed: bool = False
+    peer: tuple[str, int] | None = None  # the app's end of the TCP connection: the same one means reused
 
 
 class StubUpstream:
@@ -101,7 +102,8 @@ class StubUpstream:
 
     async def _begin(self, provider: str, request: Request) -> tuple[Call, Behaviour]:
         body = await request.json()
-        call = Call(provider, request.url.path, body, dict(request.headers), time.monotonic())
+        peer = (request.client.host, request.client.port) if request.client else None
+        call = Call(provider, request.url.path, body, dict(request.headers), time.monotonic(), peer=peer)
         self.calls.append(call)
         script = self.scripts.get(provider) or []
         behaviour = script.pop(0) if script else Behaviour()

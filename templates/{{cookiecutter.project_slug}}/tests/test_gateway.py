@@ -45,6 +45,18 @@ def test_retry_on_500_then_success_on_the_same_provider(live: Any, stub: tuple[S
     assert rec["provider"] == FIRST and [a["status"] for a in rec["attempts"]] == [500]
 
 
+def test_upstream_connections_are_reused_across_requests_and_retries(live: Any,
+                                                                     stub: tuple[StubUpstream, str]) -> None:
+    # A new connection per request is a TCP and TLS handshake (2-3 round trips) on every first token.
+    upstream, stub_url = stub
+    upstream.plan(FIRST, Behaviour(status=500))
+    with live(providers=[FIRST], fallback=[], retries=1, **upstream_settings(stub_url, [FIRST])) as (url, headers):
+        for stream in (True, False, True, True):
+            assert chat(url, headers, stream=stream).status_code == 200
+    calls = upstream.calls_to(FIRST)
+    assert len(calls) == 5 and len({c.peer for c in calls}) == 1, [c.peer for c in calls]
+
+
 def test_retries_are_bounded_and_exhaustion_is_a_502(live: Any, stub: tuple[StubUpstream, str]) -> None:
     upstream, stub_url = stub
     upstream.plan(FIRST, *[Behaviour(status=500)] * 5)

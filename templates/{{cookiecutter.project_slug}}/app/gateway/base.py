@@ -230,23 +230,39 @@ async def raise_for_status(provider: str, response: httpx.Response) -> None:
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
-    """Parse a text/event-stream body into (event, data) pairs (multi-line data joined with newlines)."""
+    """Parse a text/event-stream body into (event, data) pairs (multi-line data joined with newlines).
+
+    Works on bytes and decodes whole lines only: httpx's aiter_lines adds two generator layers (text decoding,
+    line splitting) per network read, a large share of the gateway's per-chunk cost (bench/README.md, "CPU per
+    stream"). Lines may end in LF, CRLF or CR, as the SSE spec allows.
+    """
     event: str | None = None
     data: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event = value
+    pending = b""
+    chunks = response.aiter_bytes()
+    while True:
+        chunk = await anext(chunks, None)
+        if chunk is None:
+            lines, pending = [pending], b""  # the body ended: a last unterminated line counts
+        else:
+            lines = (pending + chunk).splitlines(keepends=True)
+            # A line without its LF waits for the next read (a trailing CR may be half of a CRLF).
+            pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for raw in lines:
+            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            if not line:
+                if data:
+                    yield event, "\n".join(data)
+                event, data = None, []
+            elif line[0] != ":":
+                name, _, value = line.partition(":")
+                value = value[1:] if value[:1] == " " else value
+                if name == "data":
+                    data.append(value)
+                elif name == "event":
+                    event = value
+        if chunk is None:
+            break
     if data:
         yield event, "\n".join(data)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from app.gateway.base import Provider
+from app.gateway.pool import ShardedTransport
 from app.settings import Settings
 
 
@@ -12,8 +13,7 @@ def http_client(settings: Settings, provider: str) -> httpx.AsyncClient:
     # The gateway enforces the first-chunk timeout itself; httpx's read timeout bounds silence mid-stream.
     timeout = httpx.Timeout(connect=settings.timeout_for(provider) + 5.0, read=settings.stream_idle_timeout_s,
                             write=10.0, pool=10.0)
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    return httpx.AsyncClient(timeout=timeout, limits=limits)
+    return httpx.AsyncClient(timeout=timeout, transport=ShardedTransport())
 
 
 def build(name: str, settings: Settings) -> Provider:
