@@ -42,6 +42,8 @@ class ApiPlan(_Strict):
     metric: Literal["cpu"] = "cpu"
     target_cpu_utilization: int
     capacity_rps_per_replica: int
+    cpu_cores: int  # the pod's CPU request and limit: one uvicorn worker
+    burst_streams_per_replica: int  # streams arriving at once that one replica answers within 1 s
 
 
 class Taint(_Strict):

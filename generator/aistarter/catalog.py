@@ -192,9 +192,16 @@ MODELS: dict[Size, str] = {
 PRICE_SOURCE = "catalog_data/instances.yaml (vendor on-demand list prices; source and as_of on every row)"
 PRICE_AS_OF = min(i.as_of for i in instances())
 
-# One async gateway replica (1 vCPU) proxying streams; conservative so HPA has room before saturation.
-API_REPLICA_RPS = 25
+# The generated gateway as measured by `python -m bench gateway` (bench/RESULTS.md, 2026-12-02, 2 cores): one
+# uvicorn worker, metered configuration (API keys + usage metering + provenance), OpenAI-format streams of 20
+# tokens. The bench report prints these next to the day's figures, so drift is visible.
+GATEWAY_CPU_MS_PER_STREAM = 10.0  # CPU per stream at 16 concurrent streams, rounded up
+GATEWAY_BURST_STREAMS = 64  # most streams arriving at once with zero loss and p99 TTFT < 1 s (levels 1/16/64/128/256)
+# One worker is one thread: a request of one core guarantees the core those figures were measured on.
+API_CPU_CORES = 1
 API_TARGET_CPU = 70
+# A replica's sustained rate when HPA holds it at the CPU target: what max_replicas is sized by.
+API_REPLICA_RPS = int(API_CPU_CORES * 1000 * API_TARGET_CPU / 100 / GATEWAY_CPU_MS_PER_STREAM)
 HOURS_PER_MONTH = 730
 
 GPU_POOL_LABEL = ("aistarter.dev/pool", "gpu")

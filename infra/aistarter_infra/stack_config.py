@@ -75,7 +75,9 @@ def stack_to_config(stack: dict[str, Any], project_slug: str, latency_budget_ms:
             "latency_budget_ms": latency_budget_ms,
             "auth": stack.get("auth", "api_key"),
             "metrics_port": ApiConfig.model_fields["metrics_port"].default,
-            "resources": _defaults(Resources()),
+            # One uvicorn worker per pod: the core it was measured on is requested whole (engine: api.cpu_cores).
+            "resources": {**_defaults(Resources()), "cpu_request": str(api["cpu_cores"]),
+                          "cpu_limit": str(api["cpu_cores"])},
             "ingress": {k: v for k, v in _defaults(IngressConfig()).items() if k != "allow_cidrs"},
         },
     }

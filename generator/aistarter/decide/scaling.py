@@ -68,6 +68,8 @@ def api_plan(answers: Answers) -> ApiPlan:
         max_replicas=max(API_MIN_REPLICAS + 1, needed),
         target_cpu_utilization=catalog.API_TARGET_CPU,
         capacity_rps_per_replica=catalog.API_REPLICA_RPS,
+        cpu_cores=catalog.API_CPU_CORES,
+        burst_streams_per_replica=catalog.GATEWAY_BURST_STREAMS,
     )
 
 
@@ -420,9 +422,12 @@ def _oldest(primary: catalog.HostedModel | None) -> str:
 
 
 def _api_text(answers: Answers, api: ApiPlan) -> str:
-    return (f"API: HPA on CPU at {api.target_cpu_utilization}%, {api.min_replicas}-{api.max_replicas} replicas "
-            f"(peak {answers.peak_rps:g} rps x {HEADROOM[answers.traffic]} headroom / "
-            f"{api.capacity_rps_per_replica} rps per replica)")
+    return (f"API: {api.cpu_cores} CPU per replica (one uvicorn worker), HPA on CPU at {api.target_cpu_utilization}%, "
+            f"{api.min_replicas}-{api.max_replicas} replicas (peak {answers.peak_rps:g} rps x "
+            f"{HEADROOM[answers.traffic]} headroom / {api.capacity_rps_per_replica} rps per replica = "
+            f"{api.target_cpu_utilization}% of {api.cpu_cores} core / {catalog.GATEWAY_CPU_MS_PER_STREAM:g} ms CPU per "
+            f"stream, measured by bench/; a replica also absorbs {api.burst_streams_per_replica} streams arriving at "
+            f"once within 1 s)")
 
 
 def _zero_text(answers: Answers, server: ModelServerPlan) -> str:
