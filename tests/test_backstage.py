@@ -22,7 +22,7 @@ import yaml
 from click.testing import CliRunner
 from jinja2 import Environment
 
-from aistarter import __version__
+from aistarter import __version__, hooks
 from aistarter.answers import AnswerError, validate
 from aistarter.backstage import (
     ENGINE_FILES,
@@ -35,7 +35,7 @@ from aistarter.backstage import (
 from aistarter.cli import main
 from aistarter.decide import decide
 from aistarter.questions import CRITERIA, QUESTIONS
-from aistarter.render import infra_library_dir, render_project, template_context, template_dir
+from aistarter.render import ANSWERS_RECORD, infra_library_dir, render_project, template_context, template_dir
 
 from .locks import exclusive
 from .matrix import HEAVY
@@ -308,6 +308,58 @@ def tree(root: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
+class ObjectLookup(Environment):
+    """`a.b` as JavaScript reads it, the key first: Jinja would give a dict's method for `body.values`."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+def step_runs(step: dict[str, Any], values: dict[str, Any]) -> bool:
+    """A step's `if:` against the context service's values. The expressions are comparisons joined by `and`,
+    read alike by nunjucks and Jinja; Backstage renders the `${{ }}` and skips the step when it is false."""
+    if "if" not in step:
+        return True
+    expression = step["if"].strip()
+    assert expression.startswith("${{") and expression.endswith("}}"), step["if"]
+    compiled = ObjectLookup().compile_expression(expression[3:-2])
+    return bool(compiled(steps={"blueprint": {"output": {"body": {"values": values}}}}))
+
+
+# A step's `if:` the way Backstage's scaffolder evaluates it: `${{ }}` delimiters, the expression's value through
+# `dump` and back, and JavaScript truthiness.
+NUNJUCKS_IF_JS = r"""
+const nunjucks = require('nunjucks');
+const [conditions, context] = JSON.parse(require('fs').readFileSync(0, 'utf-8'));
+const env = new nunjucks.Environment(null, { autoescape: false, tags: { variableStart: '${{', variableEnd: '}}' } });
+const results = conditions.map(c => !!JSON.parse(env.renderString(c.replace(/\$\{\{(.+?)\}\}/gs, '${{ ($1) | dump }}'),
+                                                                  context)));
+process.stdout.write(JSON.stringify(results));
+"""
+
+
+def deleting_steps(template: dict[str, Any], values: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in template["spec"]["steps"] if s["action"] == "fs:delete" and step_runs(s, values)]
+
+
+def vendor_like_backstage(template: dict[str, Any], values: dict[str, Any], workspace: Path) -> None:
+    # fetch:plain copies the infra library from git, where caches and bytecode never are.
+    infra = _step(template, "infra-library")["input"]
+    shutil.copytree((TEMPLATE_FILE.parent / infra["url"]).resolve(),
+                    workspace / infra["targetPath"].replace(SLUG_EXPR, values["project_slug"]),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # fs:delete, on the steps whose `if:` holds, drops what the answers do not use.
+    for step in deleting_steps(template, values):
+        for name in step["input"]["files"]:
+            target = workspace / name.replace(SLUG_EXPR, values["project_slug"])
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+
+
 def render_like_backstage(values: dict[str, Any], workspace: Path, modules: Path) -> Path:
     """Run the template's steps the way the scaffolder would, up to (not including) publishing."""
     template = _template()
@@ -321,11 +373,14 @@ def render_like_backstage(values: dict[str, Any], workspace: Path, modules: Path
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "NODE_PATH": str(modules)},
                           timeout=300)
     assert done.returncode == 0, f"nunjucks could not render the template: {done.stderr.strip()}"
-    # fetch:plain copies the infra library from git, where caches and bytecode never are.
-    infra = _step(template, "infra-library")["input"]
-    shutil.copytree((TEMPLATE_FILE.parent / infra["url"]).resolve(),
-                    workspace / infra["targetPath"].replace(SLUG_EXPR, values["project_slug"]),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    vendor_like_backstage(template, values, workspace)
+    # The fs:delete steps' conditions as nunjucks itself evaluates them must agree with the ones applied above.
+    conditional = [s for s in template["spec"]["steps"] if "if" in s]
+    checked = subprocess.run(["node", "-e", NUNJUCKS_IF_JS], input=json.dumps([[s["if"] for s in conditional], {
+        "steps": {"blueprint": {"output": {"body": {"values": values}}}}}]), capture_output=True, text=True,
+        env={**os.environ, "NODE_PATH": str(modules)}, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout) == [step_runs(s, values) for s in conditional]
     return workspace / _step(template, "publish")["input"]["sourcePath"].replace(SLUG_EXPR, values["project_slug"])
 
 
@@ -371,6 +426,21 @@ def first_difference(a: bytes, b: bytes) -> str:
 
 # Special characters (GOOD) plus the heavy set, which uses every value of every question at least once.
 PARITY = GOOD + [case for case in HEAVY if case not in GOOD]
+
+
+@pytest.mark.parametrize("answers", PARITY, ids=case_id)
+def test_fs_delete_steps_leave_the_infra_library_the_cli_vendors(tmp_path: Path, answers: dict[str, Any]) -> None:
+    given = validate(answers)
+    values = json.loads(json.dumps(template_context(decide(given), given)))
+    # The CLI's copy: the after-hook on a folder that holds only the answers record.
+    cli = tmp_path / "cli"
+    (cli / ANSWERS_RECORD).parent.mkdir(parents=True)
+    (cli / ANSWERS_RECORD).write_text(values["_answers_record"], encoding="utf-8")
+    hooks.vendor_infra_library(cli)
+    vendor_like_backstage(_template(), values, tmp_path / "workspace")
+    portal = tmp_path / "workspace" / values["project_slug"]
+    assert tree(portal / "infra") == tree(cli / "infra")
+    assert not (portal / "infra" / "aistarter_infra" / "platform" / "gcp.py").exists() or given.cloud == "gcp"
 
 
 @pytest.mark.parametrize("answers", PARITY, ids=case_id)

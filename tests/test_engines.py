@@ -117,7 +117,11 @@ def test_the_after_hook_keeps_an_existing_repository(tmp_path: Path) -> None:
     (project / ".aistarter").mkdir()
     (project / ".aistarter" / "answers.yml").write_text("aistarter_version: 0.1.0\nanswers: {}\n")
     assert hooks.main(["after", str(project)]) == 0
-    assert (project / "infra" / "aistarter_infra" / "__init__.py").is_file()
+    library = project / "infra" / "aistarter_infra"
+    assert (library / "__init__.py").is_file()
+    # Vendored for the recorded answers (the defaults: aws, no self-hosted model): only what they use.
+    assert (library / "platform" / "aws.py").is_file() and not (library / "platform" / "gcp.py").exists()
+    assert not (library / "components" / "model_server.py").exists()
     assert sorted(p.name for p in (project / ".git").iterdir()) == []
 
 

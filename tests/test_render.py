@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
@@ -192,13 +194,67 @@ def test_generated_project_hygiene(tmp_path: Path) -> None:
     assert "## Add a model provider" in guide and "## Add an endpoint" in guide
 
 
-@pytest.mark.parametrize("cloud", ["gcp", "existing"])
-def test_the_vendored_infra_library_imports_in_the_project(tmp_path: Path, cloud: str) -> None:
-    # Every cloud's platform module is vendored (Backstage's fetch:plain copies the library whole, and parity
-    # needs the same files); importing the package loads no cloud SDK, so the project needs only its own.
-    import sys
+def library_files(project: Path) -> set[str]:
+    library = project / "infra" / "aistarter_infra"
+    return {p.relative_to(library).as_posix() for p in library.rglob("*")}
 
-    project = render_project(validate({"cloud": cloud}), tmp_path / "out")
-    imported = subprocess.run([sys.executable, "-c", "import aistarter_infra.platform, aistarter_infra.program"],
-                              cwd=project / "infra", capture_output=True, text=True)
-    assert imported.returncode == 0, imported.stderr
+
+def test_a_project_gets_only_the_infra_library_parts_its_answers_use(tmp_path: Path) -> None:
+    project = render_project(validate({"cloud": "gcp", "task_queue": "none", "vector_store": "none",
+                                       "observability": "none", "self_hosted": "none"}), tmp_path / "gcp")
+    files = library_files(project)
+    assert {"platform/gcp.py", "platform/program.py", "schemas/networking.gke.io/gcpbackendpolicy_v1.json",
+            "schemas/gateway.networking.k8s.io/httproute_v1.json", "components/api.py", "components/ingress.py",
+            "policy/rules.py", "rehearse/run.py"} <= files
+    unused = {"platform/aws.py", "platform/azure.py", "schemas/alb.networking.azure.io", "schemas/postgresql.cnpg.io",
+              "schemas/keda.sh", "components/queue.py", "components/vector_store.py", "components/telemetry.py",
+              "components/model_server.py"}
+    assert not unused & files
+    # An existing cluster has no platform stack: its program, add-ons and every cloud module stay out.
+    existing = library_files(render_project(validate({"cloud": "existing"}), tmp_path / "existing"))
+    assert not {"platform/program.py", "platform/aws.py", "platform/gcp.py", "platform/azure.py"} & existing
+    assert {"platform/spec.py", "platform/pools.py", "schemas/postgresql.cnpg.io/cluster_v1.json"} <= existing
+
+
+def test_every_optional_part_names_library_paths_and_follows_the_app_stack_config() -> None:
+    from aistarter_infra.stack_config import stack_to_config
+
+    from aistarter.render import infra_library_dir
+    from aistarter.vendoring import PARTS, unused_paths
+
+    assert all((infra_library_dir() / path).exists() for part in PARTS for path in part.paths)
+    for case in pairwise_cases():
+        blueprint = decide(validate(case))
+        cfg = stack_to_config(blueprint.stack.model_dump(mode="json"), blueprint.answers.project_slug)
+        unused = set(unused_paths(blueprint.answers.model_dump(mode="json")))
+        # What build_app_stack creates decides which components the project keeps.
+        assert ("components/queue.py" in unused) == ("queue" not in cfg), case
+        assert ("components/telemetry.py" in unused) == ("telemetry" not in cfg), case
+        assert ("components/model_server.py" in unused) == ("model_server" not in cfg), case
+        assert ("components/vector_store.py" in unused) == (cfg.get("vector_store", {}).get("kind") != "qdrant"), case
+        assert ("schemas/keda.sh" in unused) == ("queue" not in cfg and "model_server" not in cfg), case
+        assert ("platform/program.py" in unused) == (cfg["cloud"] == "existing"), case
+        clouds = {c for c in ("aws", "gcp", "azure") if f"platform/{c}.py" not in unused}
+        assert clouds == ({cfg["cloud"]} - {"existing"}), case
+
+
+# One trimmed variant per cloud, each with other components left out: the project's own infra suite (both stacks
+# under mocks, schemas, checkov, the policy pack) runs on its copy alone. The repository's library is not on the
+# path, so an import of a file the copy lacks fails here.
+TRIMMED = {
+    "aws": {"observability": "none"},
+    "gcp": {"cloud": "gcp", "use_case": "rag", "vector_store": "pgvector", "task_queue": "none"},
+    "azure": {"cloud": "azure", "use_case": "batch", "task_queue": "arq", "observability": "none"},
+    "existing": {"cloud": "existing", "use_case": "rag", "self_hosted": "small", "providers": ["openai", "local"]},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TRIMMED))
+def test_a_trimmed_project_passes_its_own_infra_tests(tmp_path: Path, name: str) -> None:
+    project = render_project(validate(TRIMMED[name]), tmp_path / "out")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "-o", "addopts=", "infra/tests"], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert_passed(done)

@@ -25,6 +25,7 @@ from .answers import AnswerError, coerce_text, validate
 from .decide import decide
 from .questions import CRITERIA, QUESTION_BY_KEY, QUESTIONS, Answers, Question
 from .render import FIRST_COMMIT_PREFIX, data_dir, template_dir
+from .vendoring import PARTS
 
 TEMPLATE_FILE = data_dir("backstage") / "template.yaml"
 # Backstage resolves relative `url`s against the location the template was registered from, so the
@@ -43,7 +44,9 @@ MAX_BODY_BYTES = 64 * 1024
 # functions nunjucks lacks); they are not part of any generated project and land outside its folder.
 ENGINE_FILES = ("cookiecutter.json", "copier.yml", "hooks/pre_gen_project.py", "hooks/post_gen_project.py")
 
-_SLUG = "${{ steps['blueprint'].output.body.values.project_slug }}"
+# The context service's answer: the template context, whose answer keys are resolved (no `auto`).
+VALUES = "steps['blueprint'].output.body.values"
+_SLUG = "${{ " + VALUES + ".project_slug }}"
 
 
 class ContextError(ValueError):
@@ -131,6 +134,18 @@ def _needs_catalog_write() -> bool:
     return not (template_dir() / "{{cookiecutter.project_slug}}" / "catalog-info.yaml").exists()
 
 
+def _trim_steps() -> list[dict[str, Any]]:
+    """fetch:plain copies the whole library; these delete what the answers do not use, as the CLI's hooks leave it
+    out (vendoring.PARTS, each row's condition on the resolved answers the context service returned)."""
+    return [{
+        "id": f"infra-drop-{part.name}",
+        "name": f"Drop the infra library's unused {part.name} files",
+        "if": "${{ " + part.unused_expression(VALUES) + " }}",
+        "action": "fs:delete",
+        "input": {"files": [f"{_SLUG}/infra/aistarter_infra/{path}" for path in part.paths]},
+    } for part in PARTS]
+
+
 def _steps() -> list[dict[str, Any]]:
     answers = {q.key: "${{ parameters." + q.key + " }}" for q in QUESTIONS}
     steps: list[dict[str, Any]] = [
@@ -155,7 +170,7 @@ def _steps() -> list[dict[str, Any]]:
                 "url": TEMPLATE_TREE_URL,
                 "cookiecutterCompat": True,
                 "copyWithoutTemplating": list(ENGINE_FILES),
-                "values": "${{ steps['blueprint'].output.body.values }}",
+                "values": "${{ " + VALUES + " }}",
             },
         },
         {
@@ -164,6 +179,7 @@ def _steps() -> list[dict[str, Any]]:
             "action": "fetch:plain",
             "input": {"url": INFRA_LIBRARY_URL, "targetPath": f"{_SLUG}/infra/aistarter_infra"},
         },
+        *_trim_steps(),
     ]
     if _needs_catalog_write():
         steps.append({

@@ -41,14 +41,37 @@ def before(values: Mapping[str, Any]) -> int:
     return 0
 
 
+def resolved_answers(project: Path) -> dict[str, Any] | None:
+    """The project's answers as the decision engine resolved them (no `auto`), from its answers record."""
+    from .decide import decide
+    from .render import ANSWERS_RECORD
+
+    try:
+        record = yaml.safe_load((project / ANSWERS_RECORD).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    answers = record.get("answers") if isinstance(record, dict) else None
+    return decide(validate(answers or {})).answers.model_dump(mode="json")
+
+
 def vendor_infra_library(project: Path) -> None:
-    """Generated projects own their infra code: a copy, never an import of aistarter at deploy time."""
+    """Generated projects own their infra code: a copy, never an import of aistarter at deploy time. The copy
+    holds only what the answers use (vendoring.PARTS); without an answers record, all of it."""
     from .render import infra_library_dir
+    from .vendoring import unused_paths
 
     library = infra_library_dir()
-    if library.is_dir():
-        shutil.copytree(library, project / "infra" / "aistarter_infra",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+    if not library.is_dir():
+        return
+    answers = resolved_answers(project)
+    unused = set(unused_paths(answers)) if answers is not None else set()
+    ignore_cache = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder).relative_to(library)
+        return set(ignore_cache(folder, names)) | {n for n in names if (here / n).as_posix() in unused}
+
+    shutil.copytree(library, project / "infra" / "aistarter_infra", ignore=ignore, dirs_exist_ok=True)
 
 
 def run_git(project: Path, *args: str) -> None:

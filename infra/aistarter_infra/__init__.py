@@ -1,7 +1,8 @@
 """aistarter's Pulumi component library for the generated Kubernetes infra.
 
-The code lives once in the aistarter repository and is copied verbatim into every generated project
-(`<project>/infra/aistarter_infra/`), so it must never import the `aistarter` CLI package.
+The code lives once in the aistarter repository and is copied into every generated project
+(`<project>/infra/aistarter_infra/`), without the parts its answers do not use (aistarter's vendoring.py), so it
+must never import the `aistarter` CLI package and imports its optional modules only when the config needs them.
 
 Modules owned here: `config` (typed stack config), `cluster` (platform outputs and the k8s provider),
 `components` (ApiService, ModelServer, VectorStore, Queue, Telemetry, NetworkPolicies, Addons),

@@ -412,6 +412,10 @@ class AppStackConfig(_Model):
         return [p for p in self.providers if p != "local"]
 
     @property
+    def gpu_extra_tolerations(self) -> list[dict[str, str]]:
+        return [t.as_k8s() for t in self.gpu.extra_tolerations] if self.gpu is not None else []
+
+    @property
     def uses_prometheus(self) -> bool:
         # The wake-from-zero trigger reads the API's pending gauge through Prometheus.
         return self.prometheus_monitors or self.model_server is not None

@@ -47,6 +47,12 @@ def pod_security_context(uid: int = APP_UID, fs_group: int | None = None) -> dic
     }
 
 
+def secret_volume(name: str, secret: str, keys: list[str]) -> dict[str, Any]:
+    # 0440 + the pod's fsGroup: readable by the non-root user, by nobody else.
+    return {"name": name, "secret": {"secretName": secret, "defaultMode": 0o440,
+                                     "items": [{"key": k, "path": k} for k in keys]}}
+
+
 def container_security_context(uid: int = APP_UID) -> dict[str, Any]:
     return {
         "runAsNonRoot": True,

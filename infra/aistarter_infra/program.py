@@ -1,4 +1,8 @@
-"""The app stack program: the generated `infra/app/__main__.py` calls `build_app_stack(load_app_config(...))`."""
+"""The app stack program: the generated `infra/app/__main__.py` calls `build_app_stack(load_app_config(...))`.
+
+The optional components are loaded only when the config asks for them: a project's copy of the library holds
+only the ones its answers deploy.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 from . import kube
 from .cluster import make_provider, platform_outputs
-from .components import Addons, ApiService, ModelServer, NetworkPolicies, Queue, Telemetry, VectorStore
+from .components import Addons, ApiService, NetworkPolicies, load
 from .components.api import app_env
 from .components.database import SECRET as DATABASE_SECRET
 from .components.database import Database, MigrationJob
@@ -37,21 +41,22 @@ def build_app_stack(cfg: AppStackConfig) -> dict[str, Any]:
     addons = Addons("addons", cfg, platform, opts=with_provider)
     NetworkPolicies("network", cfg, namespace, opts=with_provider)
     if cfg.telemetry is not None:
-        Telemetry("telemetry", cfg, namespace, opts=with_provider)
+        load("Telemetry")("telemetry", cfg, namespace, opts=with_provider)
     vector_service = None
     if cfg.vector_store is not None and cfg.vector_store.kind == "qdrant":
-        vector_service = VectorStore("vector-store", cfg, namespace, platform, opts=with_provider).service_name
+        store = load("VectorStore")("vector-store", cfg, namespace, platform, opts=with_provider)
+        vector_service = store.service_name
     database = Database("database", cfg, namespace, platform, opts=with_provider)
     migrations = [MigrationJob("migrate", cfg, namespace, app_env(cfg, f"{cfg.project}-migrate"),
                                depends_on=[database.secret, *database.ready], opts=with_provider).job]
     if cfg.queue is not None:
-        Queue("queue", cfg, namespace, platform, keda_deps=addons.keda_deps,
-              monitoring_deps=addons.monitoring_deps, migrations=migrations, opts=with_provider)
+        load("Queue")("queue", cfg, namespace, platform, keda_deps=addons.keda_deps,
+                      monitoring_deps=addons.monitoring_deps, migrations=migrations, opts=with_provider)
     ApiService("api", cfg, namespace, monitoring_deps=addons.monitoring_deps,
                monitor_labels=platform.monitor_labels, migrations=migrations, opts=with_provider)
     if cfg.model_server is not None:
-        ModelServer("model-server", cfg, namespace, platform, keda_deps=addons.keda_deps,
-                    monitoring_deps=addons.monitoring_deps, opts=with_provider)
+        load("ModelServer")("model-server", cfg, namespace, platform, keda_deps=addons.keda_deps,
+                            monitoring_deps=addons.monitoring_deps, opts=with_provider)
 
     return {
         "namespace": namespace,

@@ -16,7 +16,6 @@ import pulumi_kubernetes as k8s
 
 from ..cluster import PlatformOutputs
 from ..config import AppStackConfig
-from .model_server import gpu_extra_tolerations
 
 KEDA_REPO = "https://kedacore.github.io/charts"
 NVIDIA_REPO = "https://nvidia.github.io/k8s-device-plugin"
@@ -82,7 +81,7 @@ class Addons(pulumi.ComponentResource):
                 f"{name}-nvidia-device-plugin", name="nvidia-device-plugin", chart="nvidia-device-plugin",
                 version=a.device_plugin_chart_version, repository_opts={"repo": NVIDIA_REPO},
                 namespace="nvidia-device-plugin", create_namespace=True,
-                values=device_plugin_values(platform, gpu_extra_tolerations(cfg)), opts=child)
+                values=device_plugin_values(platform, cfg.gpu_extra_tolerations), opts=child)
         if needs_keda and self.keda is None:
             self.crd_checks["keda"] = require_crd(f"{name}-crd-keda", KEDA_CRD, KEDA_FIX, child)
         if cfg.uses_prometheus and self.prometheus is None:

@@ -21,10 +21,6 @@ PRESTOP_SLEEP_S = 10
 TERMINATION_GRACE_S = 130
 
 
-def gpu_extra_tolerations(cfg: AppStackConfig) -> list[dict[str, str]]:
-    return [t.as_k8s() for t in cfg.gpu.extra_tolerations] if cfg.gpu is not None else []
-
-
 def pending_query(model: str, namespace: str = "", service: str = "api") -> str:
     """sum() across API replicas and workers: each reports only the requests it holds.
 
@@ -177,7 +173,7 @@ class ModelServer(pulumi.ComponentResource):
                         "securityContext": kube.pod_security_context(),
                         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
                         "nodeSelector": node_selector,
-                        "tolerations": [toleration, *gpu_extra_tolerations(cfg)],
+                        "tolerations": [toleration, *cfg.gpu_extra_tolerations],
                         "containers": [container],
                         "volumes": volumes,
                     },

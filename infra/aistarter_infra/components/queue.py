@@ -12,7 +12,6 @@ from .. import kube
 from ..cluster import PlatformOutputs
 from ..config import AppStackConfig
 from .api import app_env, service_monitor
-from .vector_store import secret_volume
 
 REDIS_COMPONENT = "redis"
 WORKER_COMPONENT = "worker"
@@ -80,7 +79,7 @@ class Queue(pulumi.ComponentResource):
                              "securityContext": kube.pod_security_context(),
                              "containers": [redis_container],
                              "volumes": [kube.empty_dir("tmp", "64Mi"),
-                                         secret_volume("config", "redis", ["redis.conf"])]},
+                                         kube.secret_volume("config", "redis", ["redis.conf"])]},
                 },
                 "volumeClaimTemplates": [{
                     "metadata": {"name": "data", "labels": kube.labels(p, REDIS_COMPONENT)},

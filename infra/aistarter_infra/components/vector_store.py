@@ -18,12 +18,6 @@ from ..config import AppStackConfig
 COMPONENT = "vector-store"
 
 
-def secret_volume(name: str, secret: str, keys: list[str]) -> dict[str, Any]:
-    # 0440 + the pod's fsGroup: readable by the non-root user, by nobody else.
-    return {"name": name, "secret": {"secretName": secret, "defaultMode": 0o440,
-                                     "items": [{"key": k, "path": k} for k in keys]}}
-
-
 class VectorStore(pulumi.ComponentResource):
     """A StatefulSet (requests = limits, Guaranteed QoS) reachable only from the API and the worker."""
 
@@ -54,7 +48,7 @@ class VectorStore(pulumi.ComponentResource):
         container = self._qdrant_container(cfg)
         data_path = "/qdrant/storage"
         extra_volumes = [kube.empty_dir("snapshots", "4Gi"), kube.empty_dir("tmp", "1Gi"),
-                         secret_volume("secret-config", "qdrant", ["config.yaml"])]
+                         kube.secret_volume("secret-config", "qdrant", ["config.yaml"])]
         container["volumeMounts"].insert(0, {"name": "data", "mountPath": data_path})
 
         k8s.core.v1.Service(

@@ -44,8 +44,16 @@ def build_platform_stack(cfg: PlatformConfig) -> dict[str, Any]:
     import pulumi
 
     # Import the cloud module (and so its SDK) only for the chosen cloud: an aws project never loads
-    # pulumi_gcp or pulumi_azure_native, and its requirements.txt does not list them.
-    module = importlib.import_module(f"{__package__}.{cfg.cloud}")
+    # pulumi_gcp or pulumi_azure_native, and its requirements.txt does not list them. A project's copy of
+    # the library holds only its own cloud's module.
+    try:
+        module = importlib.import_module(f"{__package__}.{cfg.cloud}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{cfg.cloud}":
+            raise
+        raise PlatformConfigError(f"cloud={cfg.cloud} but this project's infra library has no platform/"
+                                  f"{cfg.cloud}.py (it was generated for another cloud): re-render it with "
+                                  f"aistarter update --set cloud={cfg.cloud}") from None
     password = database_password()
     result = module.build(cfg, password)
     gpu = cfg.gpu_pool
