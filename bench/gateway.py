@@ -37,12 +37,15 @@ from .common import REPO_ROOT, BenchError, last_line, log, percentile, rnd
 from .procs import Server, free_port, http_json
 from .venvs import LITELLM_VERSION, Venv, litellm_venv, project_venv
 
-LEVELS = (1, 16, 64, 256)
+LEVELS = (1, 16, 64, 128, 256)
 # Streams per level = passes x rounds per pass x level. Passes interleave the contenders.
-PASSES = {1: 4, 16: 4, 64: 4, 256: 2}
-ROUNDS_PER_PASS = {1: 10, 16: 5, 64: 1, 256: 1}
-QUICK_PASSES = {1: 1, 16: 1, 64: 1, 256: 1}
-QUICK_ROUNDS_PER_PASS = {1: 5, 16: 2, 64: 1, 256: 1}
+PASSES = {1: 4, 16: 4, 64: 4, 128: 2, 256: 2}
+ROUNDS_PER_PASS = {1: 10, 16: 5, 64: 1, 128: 1, 256: 1}
+QUICK_PASSES = {1: 1, 16: 1, 64: 1, 128: 1, 256: 1}
+QUICK_ROUNDS_PER_PASS = {1: 5, 16: 2, 64: 1, 128: 1, 256: 1}
+# Streams per core at saturation: the most streams arriving at once with zero loss and p99 TTFT within the
+# generated backend's default latency budget (which is also its first-chunk timeout).
+BURST_TTFT_BUDGET_MS = 1000.0
 HOLD_STREAMS = 256
 # 20 tokens, one every 20 ms (50 tokens/s, a typical hosted-model pace), the first after 20 ms.
 STUB = {"tokens": 20, "pace_ms": 20.0, "first_token_ms": 20.0}
@@ -465,6 +468,13 @@ def _added(results: dict[str, Any]) -> None:
             else:
                 break
         c["max_zero_loss"] = zero_loss if levels else None
+        within = 0
+        for level in LEVELS:
+            s = levels.get(str(level))
+            if s is None or level not in ok or (s.get("ttft_p99_ms") or 0) > BURST_TTFT_BUDGET_MS:
+                break
+            within = level
+        c["streams_per_core"] = within if levels else None
 
 
 def _loopback_checks(c: dict[str, Any]) -> dict[str, tuple[Any, str]]:
@@ -560,6 +570,7 @@ def _scenario(scenario: str, quick: bool, wanted: list[str]) -> dict[str, Any]:
         "scenario": scenario,
         "rtt_ms": TLS_RTT_MS if tls else None,
         "levels": list(levels),
+        "burst_ttft_budget_ms": BURST_TTFT_BUDGET_MS,
         "streams_per_level": {lv: passes[lv] * per_pass[lv] * lv for lv in levels},
         "contenders": results,
         "goals": _goals(results, TLS_GOALS, _tls_checks) if tls else _goals(results, GOALS, _loopback_checks),

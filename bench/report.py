@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aistarter import catalog
+
 from .common import RESULTS_MD
 
 
@@ -119,6 +121,18 @@ def _gateway(gw: dict[str, Any]) -> list[str]:
     notes = [c.get("note") for c in contenders.values() if c.get("note")]
     if notes:
         out += [""] + [f"- {n}" for n in notes]
+    metered = contenders.get("metered", {})
+    if metered.get("status") == "ok":
+        cpu16 = metered.get("levels", {}).get("16", {}).get("cpu_ms_per_stream")
+        burst = metered.get("streams_per_core")
+        top = " (every level measured)" if burst == max(gw.get("levels") or [0]) else ""
+        out += ["", "Capacity of one worker (metered; what the engine sizes the API with, "
+                "generator/aistarter/catalog.py): streams per core at saturation, the most arriving at once with zero "
+                f"loss and p99 TTFT <= {gw.get('burst_ttft_budget_ms', 1000):g} ms: **{_f(burst)}**{top} (catalog "
+                f"GATEWAY_BURST_STREAMS = {catalog.GATEWAY_BURST_STREAMS}); CPU per stream at c=16: "
+                f"**{_f(cpu16, 2, ' ms')}** (catalog GATEWAY_CPU_MS_PER_STREAM = "
+                f"{catalog.GATEWAY_CPU_MS_PER_STREAM:g} ms, so {catalog.API_REPLICA_RPS} rps per replica at "
+                f"{catalog.API_TARGET_CPU}% of {catalog.API_CPU_CORES} core)."]
     goals = gw.get("goals", {})
     if goals:
         configs = list(dict.fromkeys(name.split(".", 1)[0] for name in goals))

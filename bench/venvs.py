@@ -47,7 +47,7 @@ class Venv:
         return sorted(d["name"] for d in json.loads(proc.stdout) if d["name"].lower() not in {"pip", "setuptools"})
 
 
-def _ensure(name: str, requirements: list[str]) -> Venv:
+def _ensure(name: str, requirements: list[str], no_deps: bool = False) -> Venv:
     path = cache_dir() / name
     marker = path / MARKER
     if marker.exists():
@@ -60,7 +60,8 @@ def _ensure(name: str, requirements: list[str]) -> Venv:
     subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, capture_output=True)
     if requirements:
         proc = subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "-q",
-                               "--disable-pip-version-check", *requirements], capture_output=True, text=True)
+                               "--disable-pip-version-check", *(["--no-deps"] if no_deps else []), *requirements],
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")] or proc.stderr.splitlines()
             shutil.rmtree(path, ignore_errors=True)
@@ -77,13 +78,20 @@ def litellm_venv() -> Venv:
     return _ensure(f"litellm-{LITELLM_VERSION}-py{platform.python_version()}", [f"litellm[proxy]=={LITELLM_VERSION}"])
 
 
-def project_dependencies(project: Path) -> list[str]:
+def project_dependencies(project: Path) -> tuple[list[str], bool]:
+    """What the project's image installs: its requirements.lock (exact pins, installed --no-deps, as the
+    Dockerfile does), or for a project without one its declared dependencies. True when they are the lock."""
+    lock = project / "requirements.lock"
+    if lock.is_file():
+        pins = [line.strip() for line in lock.read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+        return pins, True
     data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-    return list(data.get("project", {}).get("dependencies", []))
+    return list(data.get("project", {}).get("dependencies", [])), False
 
 
 def project_venv(project: Path) -> Venv:
     """A venv with exactly the generated project's runtime dependencies (the app itself runs from its folder)."""
-    deps = project_dependencies(project)
+    deps, locked = project_dependencies(project)
     key = hashlib.sha256("\n".join([platform.python_version(), *deps]).encode()).hexdigest()[:12]
-    return _ensure(f"project-{key}", deps)
+    return _ensure(f"project-{key}", deps, no_deps=locked)
