@@ -62,6 +62,13 @@ def _answers(sets: list[str]) -> tuple[dict[str, Any], str]:
     return engine_answers(answers), answers.project_slug
 
 
+def _named(sets: list[str]) -> list[str]:
+    """`aistarter new DIR` names the project after DIR; pin the name the raw engines get (the default one)."""
+    if any(item.startswith("project_name=") for item in sets):
+        return sets
+    return [f"project_name={_answers(sets)[0]['project_name']}", *sets]
+
+
 def _template_dir() -> Path:
     from aistarter.render import template_dir
 
@@ -78,7 +85,7 @@ def _commands(sets: list[str], work: Path, template: Path) -> dict[str, tuple[li
     cc_config.write_text(yaml.safe_dump({"default_context": context, "replay_dir": str(work / "replay"),
                                          "cookiecutters_dir": str(work / "cookiecutters")}, sort_keys=False),
                          encoding="utf-8")
-    set_args = [arg for item in sets for arg in ("--set", item)]
+    set_args = [arg for item in _named(sets) for arg in ("--set", item)]
     aistarter = _tool("aistarter", "aistarter")
     return {
         "aistarter_copier": ([*aistarter, "new", "{dest}", "--no-input", *set_args], ""),
@@ -151,7 +158,7 @@ def _profile(sets: list[str], work: Path) -> str | None:
     if not pyinstrument.exists():
         return None
     dest = work / "profiled"
-    set_args = [arg for item in sets for arg in ("--set", item)]
+    set_args = [arg for item in _named(sets) for arg in ("--set", item)]
     # The default engine (copier), with copier's own frames shown: that is where most of the time goes.
     proc = subprocess.run([str(pyinstrument), "-i", "0.001", "-r", "text", "--show", "*/copier/_main.py", "-m",
                            "aistarter", "new", str(dest), "--no-input", *set_args],
