@@ -50,8 +50,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
                "base_url": "https://generativelanguage.googleapis.com", "secret": "GEMINI_API_KEY"},
 {%- elif p == 'local' %}
     # A self-hosted OpenAI-compatible server (vLLM, Ollama); LOCAL_MODEL names what it serves.
-    "local": {"models": ["{{ local_model }}"], "default_model": "{{ local_model }}", "base_url": None,
-              "secret": "LOCAL_MODEL_BASE_URL"},
+    "local": {"models": ["{{ local_model }}"],
+              "default_model": "{{ local_model }}",
+              "base_url": None, "secret": "LOCAL_MODEL_BASE_URL"},
 {%- endif %}
 {%- endfor %}
 }
