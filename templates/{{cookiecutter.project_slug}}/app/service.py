@@ -31,7 +31,7 @@ from app.gateway.base import estimate_tokens
 from app.metrics import REGISTRY, TOKENS, TTFT
 from app.provenance.redact import keep
 from app.schemas import ChatRequest, ChatResult
-from app.settings import Settings, get_settings
+from app.settings import PROVIDERS, Settings, get_settings
 
 log = logging.getLogger("app.service")
 # Alert on any increase: each one is an answer withheld (or cut short) because it could not be billed.
@@ -90,8 +90,7 @@ def configure(settings: Settings, gateway: Gateway | None = None) -> Runtime:
         log.warning(
             "FAKE PROVIDER ACTIVE: no provider credentials are configured (%s), so every request is answered by "
             "the offline 'fake' model. Set %s to use real models.", ", ".join(settings.providers),
-            " / ".join("LOCAL_BASE_URL" if p == "local" else f"{p.upper()}_API_KEY" for p in settings.providers
-                       if p != "fake"),
+            " / ".join(PROVIDERS[p]["secret"] for p in settings.providers if p != "fake"),
         )
     else:
         log.info("providers: %s (fallback order: %s)", ", ".join(gateway.providers), ", ".join(settings.fallback))

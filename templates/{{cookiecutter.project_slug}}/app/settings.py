@@ -1,3 +1,4 @@
+{%- set local_model = cookiecutter._blueprint.stack.model_server.model if cookiecutter._blueprint.stack.model_server else 'local-model' -%}
 """Configuration from environment variables (and an optional `.env`), validated once at startup.
 
 Defaults are the embedded ones: SQLite, the in-process rate limiter and, when no provider credentials are
@@ -7,49 +8,80 @@ set, the offline `fake` provider. Every default that came from the aistarter blu
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ProviderName = Literal[{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}", {% endfor %}"fake"]
 
-# The blueprint's providers in fallback order (aistarter: criterion "plug-in").
-BLUEPRINT_PROVIDERS: tuple[ProviderName, ...] = tuple([{% for p in cookiecutter._blueprint.stack.gateway.providers %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}])
+class ProviderEntry(TypedDict):
+    """One model provider. Its adapter is the class `<Name>Provider` in app/gateway/providers/<name>.py, and
+    everything else derives from this entry: the settings <name>_api_key and <name>_base_url (OPENAI_API_KEY,
+    OPENAI_BASE_URL, ...), model routing, the fallback model and what production requires (docs/extending.md)."""
+
+    models: list[str]  # model-name patterns (fnmatch) it serves, the defaults of MODEL_MAP
+    default_model: str  # the model it is asked for when reached by fallback rather than by name
+    base_url: str | None  # its API; None for a server only the deployment can name: then the URL is the credential
+    secret: str  # the environment variable production cannot run without (the key, or the URL when base_url is None)
+
+
+# The model providers; their order is the default of the PROVIDERS setting (from the aistarter blueprint: criterion
+# "plug-in"). Keep this a literal: infra/tests/test_app_contract.py reads the `secret`s without importing the app.
+PROVIDERS: dict[str, ProviderEntry] = {
+{%- for p in cookiecutter._blueprint.stack.gateway.providers %}
+{%- if p == 'openai' %}
+    "openai": {"models": ["gpt-*", "o[0-9]*"], "default_model": "gpt-4.1-mini",
+               "base_url": "https://api.openai.com/v1", "secret": "OPENAI_API_KEY"},
+{%- elif p == 'anthropic' %}
+    "anthropic": {"models": ["claude-*"], "default_model": "claude-haiku-4-5",
+                  "base_url": "https://api.anthropic.com", "secret": "ANTHROPIC_API_KEY"},
+{%- elif p == 'gemini' %}
+    "gemini": {"models": ["gemini-*"], "default_model": "gemini-2.5-flash",
+               "base_url": "https://generativelanguage.googleapis.com", "secret": "GEMINI_API_KEY"},
+{%- elif p == 'local' %}
+    # A self-hosted OpenAI-compatible server (vLLM, Ollama); LOCAL_MODEL names what it serves.
+    "local": {"models": ["{{ local_model }}"],
+              "default_model": "{{ local_model }}",
+              "base_url": None, "secret": "LOCAL_MODEL_BASE_URL"},
+{%- endif %}
+{%- endfor %}
+}
 
 # Model-name patterns (fnmatch) to provider. A request names a model; this map picks who serves it.
-DEFAULT_MODEL_MAP: dict[str, str] = {
-{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
-    "gpt-*": "openai",
-    "o[0-9]*": "openai",
-{%- endif %}
-{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
-    "claude-*": "anthropic",
-{%- endif %}
-{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
-    "gemini-*": "gemini",
-{%- endif %}
-{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
-    "{{ cookiecutter._blueprint.stack.model_server.model if cookiecutter._blueprint.stack.model_server else 'local-model' }}": "local",
-{%- endif %}
-}
+DEFAULT_MODEL_MAP: dict[str, str] = {pattern: name for name, entry in PROVIDERS.items() for pattern in entry["models"]}
 
 # The model each provider uses when it is reached by fallback rather than by name.
 DEFAULT_PROVIDER_MODELS: dict[str, str] = {
-{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
-    "openai": "gpt-4.1-mini",
-{%- endif %}
-{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
-    "anthropic": "claude-haiku-4-5",
-{%- endif %}
-{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
-    "gemini": "gemini-2.5-flash",
-{%- endif %}
-{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
-    "local": "{{ cookiecutter._blueprint.stack.model_server.model if cookiecutter._blueprint.stack.model_server else 'local-model' }}",
-{%- endif %}
-    "fake": "fake-1",
-}
+    **{name: entry["default_model"] for name, entry in PROVIDERS.items()}, "fake": "fake-1"}
+
+ADAPTERS = Path(__file__).parent / "gateway" / "providers"
+
+
+def credential_field(provider: str) -> str:
+    """The setting without which `provider` is not used: its API key, or its URL when it has no public one."""
+    return f"{provider}_api_key" if PROVIDERS[provider]["base_url"] is not None else f"{provider}_base_url"
+
+
+def _known_provider(name: str) -> str:
+    if name != "fake" and name not in PROVIDERS:
+        raise ValueError(f"unknown provider '{name}'; use one of {[*PROVIDERS, 'fake']}")
+    if name != "fake" and not (ADAPTERS / f"{name}.py").is_file():
+        raise ValueError(f"provider '{name}' has no adapter: add app/gateway/providers/{name}.py")
+    return name
+
+
+# A name in PROVIDERS, or the offline `fake`.
+ProviderName = Annotated[str, AfterValidator(_known_provider)]
 
 # USD per million tokens [input, output]; list prices, 2025-10 snapshot. Verify before billing anyone:
 # a model missing here is recorded with cost = null (unknown), never as free.
@@ -70,7 +102,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 {%- endif %}
 {%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
     # Self-hosted: the GPU bill is in the infra cost estimate, so tokens are free at this layer.
-    "{{ cookiecutter._blueprint.stack.model_server.model if cookiecutter._blueprint.stack.model_server else 'local-model' }}": (0.0, 0.0),
+    "{{ local_model }}": (0.0, 0.0),
 {%- endif %}
     "fake-*": (0.0, 0.0),
 }
@@ -81,25 +113,37 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 # empty.
 REQUIRED_IN_PRODUCTION: dict[str, str] = {
     "DATABASE_URL": "database_url",
-{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
-    "OPENAI_API_KEY": "openai_api_key",
-{%- endif %}
-{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
-    "ANTHROPIC_API_KEY": "anthropic_api_key",
-{%- endif %}
-{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
-    "GEMINI_API_KEY": "gemini_api_key",
-{%- endif %}
-{%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
-    "LOCAL_MODEL_BASE_URL": "local_base_url",
-{%- endif %}
+    **{entry["secret"]: credential_field(name) for name, entry in PROVIDERS.items()},
 {%- if cookiecutter.auth == 'api_key' %}
     "AISTARTER_API_KEYS": "api_keys",
 {%- endif %}
 }
 
 
-class Settings(BaseSettings):
+def _provider_fields() -> dict[str, Any]:
+    """<name>_api_key and <name>_base_url for every provider. The credential also reads the entry's `secret`
+    when that is another name (the manifests set LOCAL_MODEL_BASE_URL for local_base_url)."""
+    fields: dict[str, Any] = {}
+    for name, entry in PROVIDERS.items():
+        secret = entry["secret"].lower()
+        for field, kind, default, what in ((f"{name}_api_key", SecretStr | None, None, "API key"),
+                                           (f"{name}_base_url", str | None, entry["base_url"], "API base URL")):
+            needed = field == credential_field(name)
+            fields[field] = (kind, Field(
+                default, validation_alias=AliasChoices(field, secret) if needed and secret != field else None,
+                description=f"`{name}`'s {what}" + ("; the provider is used only when it is set." if needed else ".")))
+    return fields
+
+
+if TYPE_CHECKING:
+    # The provider fields are made at runtime from PROVIDERS; typed code reads them through Settings.api_key()
+    # and Settings.base_url().
+    _ProviderSettings = BaseSettings
+else:
+    _ProviderSettings = create_model("_ProviderSettings", __base__=BaseSettings, **_provider_fields())
+
+
+class Settings(_ProviderSettings):
     # populate_by_name: fields with an alias (the names infra/ sets) still accept their own name.
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
                                       populate_by_name=True)
@@ -121,7 +165,7 @@ class Settings(BaseSettings):
                                    "model), send an SSE comment this often so proxies never see an idle stream.")
 
     # --- gateway (defaults from the aistarter blueprint: criteria "latency" and "plug-in")
-    providers: list[ProviderName] = Field(default_factory=lambda: list(BLUEPRINT_PROVIDERS))
+    providers: list[ProviderName] = Field(default_factory=lambda: list(PROVIDERS))
     fallback: list[ProviderName] = Field(
         default_factory=lambda: list[ProviderName]([{% for p in cookiecutter._blueprint.stack.gateway.fallback %}"{{ p }}"{% if not loop.last %}, {% endif %}{% endfor %}])
     )
@@ -141,25 +185,10 @@ class Settings(BaseSettings):
     default_model: str | None = None
     prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
-    # --- provider credentials; a provider without them is not used
-{%- if 'openai' in cookiecutter._blueprint.stack.gateway.providers %}
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str = "https://api.openai.com/v1"
-{%- endif %}
-{%- if 'anthropic' in cookiecutter._blueprint.stack.gateway.providers %}
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str = "https://api.anthropic.com"
-{%- endif %}
-{%- if 'gemini' in cookiecutter._blueprint.stack.gateway.providers %}
-    gemini_api_key: SecretStr | None = None
-    gemini_base_url: str = "https://generativelanguage.googleapis.com"
-{%- endif %}
 {%- if 'local' in cookiecutter._blueprint.stack.gateway.providers %}
-    local_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://vllm:8000/v1",
-                                       validation_alias=AliasChoices("local_base_url", "local_model_base_url"))
+    # --- the self-hosted provider (its URL and key come from PROVIDERS)
     local_model: str | None = Field(None, description="The served model's name; routes that name to `local`.",
                                     validation_alias=AliasChoices("local_model", "local_model_name"))
-    local_api_key: SecretStr | None = None
     local_retry_after_s: int = Field(
         {{ cookiecutter._blueprint.stack.model_server.cold_start_s if cookiecutter._blueprint.stack.model_server else 60 }},
         ge=1, description="Retry-After sent while the local model server is cold (its cold start).",
@@ -219,9 +248,9 @@ class Settings(BaseSettings):
             self.model_map = {self.local_model: "local", **self.model_map}
             self.provider_models = {**self.provider_models, "local": self.local_model}
 {%- endif %}
-        unknown = sorted({p for p in self.model_map.values()} - {*BLUEPRINT_PROVIDERS, "fake"})
+        unknown = sorted({p for p in self.model_map.values()} - {*PROVIDERS, "fake"})
         if unknown:
-            known = [*BLUEPRINT_PROVIDERS, "fake"]
+            known = [*PROVIDERS, "fake"]
             raise ValueError(f"MODEL_MAP names unknown provider(s) {unknown}; use one of {known}")
         return self
 
@@ -230,14 +259,23 @@ class Settings(BaseSettings):
             return self.playground_enabled
         return self.app_env.strip().lower() != "production"
 
+    def api_key(self, provider: str) -> str:
+        """`provider`'s API key (<NAME>_API_KEY), '' when unset."""
+        key = getattr(self, f"{provider}_api_key", None)
+        return key.get_secret_value() if isinstance(key, SecretStr) else ""
+
+    def base_url(self, provider: str) -> str:
+        """`provider`'s base URL (<NAME>_BASE_URL) without a trailing slash, '' when unset."""
+        return str(getattr(self, f"{provider}_base_url", None) or "").rstrip("/")
+
     def credentials(self, provider: str) -> bool:
         """Whether a provider has what it needs to be called."""
         if provider == "fake":
             return True
-        if provider == "local":
-            return bool(getattr(self, "local_base_url", None))
-        key = getattr(self, f"{provider}_api_key", None)
-        return key is not None and bool(key.get_secret_value())
+        if provider not in PROVIDERS:
+            return False
+        return bool(self.api_key(provider) if credential_field(provider).endswith("_api_key") else
+                    self.base_url(provider))
 
     def configured_providers(self) -> list[str]:
         return [p for p in self.providers if p != "fake" and self.credentials(p)]
@@ -261,7 +299,7 @@ def production_problem(settings: Settings) -> str | None:
         return "PROVIDERS includes the dev-only `fake` provider: remove it"
     if not settings.configured_providers():
         return "no provider has credentials, so the dev-only `fake` provider would answer: set " + " or ".join(
-            "LOCAL_MODEL_BASE_URL" if p == "local" else f"{p.upper()}_API_KEY" for p in BLUEPRINT_PROVIDERS)
+            entry["secret"] for entry in PROVIDERS.values())
 {%- if cookiecutter.vector_store != 'none' %}
     from app.memory.config import MemorySettings
 

@@ -80,16 +80,16 @@ class Call:
 
 
 class StubUpstream:
-    """OpenAI (`/v1/chat/completions`; `/local/v1/...` plays the self-hosted server), Anthropic
-    (`/v1/messages`) and Gemini (`/v1beta/models/{model}:streamGenerateContent`) on one server.
-    Script the answers with `plan()`."""
+    """OpenAI (`/v1/chat/completions`; `/<provider>/v1/...` plays any other OpenAI-wire provider, such as the
+    self-hosted `local`), Anthropic (`/v1/messages`) and Gemini (`/v1beta/models/{model}:streamGenerateContent`)
+    on one server. Script the answers with `plan()`."""
 
     def __init__(self) -> None:
         self.scripts: dict[str, list[Behaviour]] = {}
         self.calls: list[Call] = []
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.openai, methods=["POST"]),
-            Route("/local/v1/chat/completions", self.openai, methods=["POST"]),
+            Route("/{provider}/v1/chat/completions", self.openai, methods=["POST"]),
             Route("/v1/messages", self.anthropic, methods=["POST"]),
             Route("/v1beta/models/{model_action:path}", self.gemini, methods=["POST"]),
         ])
@@ -128,7 +128,7 @@ class StubUpstream:
         return EventStreamResponse(body())
 
     async def openai(self, request: Request) -> Response:
-        provider = "local" if request.url.path.startswith("/local/") else "openai"
+        provider = request.path_params.get("provider", "openai")
         call, b = await self._begin(provider, request)
         if b.status != 200:
             return self._error(call, b)

@@ -33,7 +33,7 @@ from app.gateway.breaker import CircuitBreaker
 from app.gateway.providers import build
 from app.gateway.wake import PENDING
 from app.metrics import FALLBACKS, PROVIDER_ERRORS
-from app.settings import Settings
+from app.settings import PROVIDERS, Settings
 {%- if cookiecutter.observability != 'none' %}
 from app.telemetry import model_span
 {%- endif %}
@@ -127,7 +127,7 @@ class Gateway:
                                     f"(patterns: {', '.join(self.settings.model_map) or 'none'})")
         if primary not in self.providers:
             hint = "fake runs only when no provider has credentials" if primary == "fake" else \
-                f"set {'LOCAL_BASE_URL' if primary == 'local' else primary.upper() + '_API_KEY'}"
+                f"set {PROVIDERS[primary]['secret']}"
             raise UnknownModelError(f"model '{model}' is served by '{primary}', which is not configured ({hint})")
         chain = [(primary, model)]
         for name in self.settings.fallback:

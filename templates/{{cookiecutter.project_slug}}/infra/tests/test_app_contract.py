@@ -16,13 +16,16 @@ PROJECT = Path(__file__).resolve().parents[2]
 APP = PROJECT / "app"
 
 
-def required_in_production() -> dict[str, str]:
-    tree = ast.parse((APP / "settings.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "REQUIRED_IN_PRODUCTION":
-            assert node.value is not None
-            return ast.literal_eval(node.value)
-    raise AssertionError("app/settings.py defines no REQUIRED_IN_PRODUCTION")
+def required_in_production() -> set[str]:
+    """What APP_ENV=production refuses to start without: REQUIRED_IN_PRODUCTION's own entries in app/settings.py,
+    plus the `secret` of each PROVIDERS entry (which REQUIRED_IN_PRODUCTION adds with a comprehension)."""
+    values = {node.target.id: node.value for node in ast.parse((APP / "settings.py").read_text()).body
+              if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None}
+    assert "REQUIRED_IN_PRODUCTION" in values and "PROVIDERS" in values, "app/settings.py must define both"
+    required = values["REQUIRED_IN_PRODUCTION"]
+    assert isinstance(required, ast.Dict)
+    names = {ast.literal_eval(key) for key in required.keys if key is not None}
+    return names | {entry["secret"] for entry in ast.literal_eval(values["PROVIDERS"]).values()}
 
 
 def routes() -> dict[str, set[str]]:

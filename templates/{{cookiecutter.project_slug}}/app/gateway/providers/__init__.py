@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import cast
+
 import httpx
 
 from app.gateway.base import Provider
@@ -17,15 +20,12 @@ def http_client(settings: Settings, provider: str) -> httpx.AsyncClient:
 
 
 def build(name: str, settings: Settings) -> Provider:
-    """The adapter for one configured provider name."""
-{%- for p in cookiecutter._blueprint.stack.gateway.providers %}
-    if name == "{{ p }}":
-        from app.gateway.providers.{{ p }} import {{ p | capitalize }}Provider
-
-        return {{ p | capitalize }}Provider(settings, http_client(settings, name))
-{%- endfor %}
+    """The adapter for one configured provider: the class `<Name>Provider` of app/gateway/providers/<name>.py
+    (`my_vendor` -> `MyVendorProvider`), made with the settings and an HTTP client of its own."""
     if name == "fake":
         from app.gateway.providers.fake import FakeProvider
 
         return FakeProvider(settings)
-    raise ValueError(f"no adapter for provider '{name}'")
+    module = importlib.import_module(f"{__name__}.{name}")
+    adapter = getattr(module, "".join(part.capitalize() for part in name.split("_")) + "Provider")
+    return cast(Provider, adapter(settings, http_client(settings, name)))
