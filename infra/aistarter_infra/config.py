@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 # Kubernetes quantity strings ("250m", "1", "8Gi"); checked so a typo fails at config time, not at apply time.
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
@@ -369,7 +369,8 @@ class AppStackConfig(_Model):
     project: str
     namespace: str
     cloud: Literal["aws", "gcp", "azure", "existing"]
-    providers: list[Literal["openai", "anthropic", "gemini", "local"]] = ["openai"]
+    # Any adapter the app has (app/settings.py PROVIDERS): each gets <NAME>_API_KEY from the secret <name>_api_key.
+    providers: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]] = ["openai"]
     api: ApiConfig
     gpu: GpuConfig | None = None
     model_server: ModelServerConfig | None = None
@@ -412,6 +413,12 @@ class AppStackConfig(_Model):
         return [p for p in self.providers if p != "local"]
 
     @property
+    def local_endpoint_is_external(self) -> bool:
+        """`local` without a model server here: an OpenAI-compatible server the team runs elsewhere, whose URL
+        comes from the secret local_model_base_url."""
+        return "local" in self.providers and self.model_server is None
+
+    @property
     def gpu_extra_tolerations(self) -> list[dict[str, str]]:
         return [t.as_k8s() for t in self.gpu.extra_tolerations] if self.gpu is not None else []
 
@@ -421,11 +428,20 @@ class AppStackConfig(_Model):
         return self.prometheus_monitors or self.model_server is not None
 
 
-def required_secret_keys(cfg: AppStackConfig) -> list[str]:
-    """Secret config keys the program requires (each set with `pulumi config set --secret`)."""
+def provider_secret_keys(cfg: AppStackConfig) -> list[str]:
+    """The keys of the app's provider-keys Secret: each hosted provider's API key, the URL of a `local` server run
+    elsewhere, and the client API keys."""
     keys = [f"{p}_api_key" for p in cfg.external_providers]
+    if cfg.local_endpoint_is_external:
+        keys.append("local_model_base_url")
     if cfg.api.auth == "api_key":
         keys.append("api_keys")
+    return keys
+
+
+def required_secret_keys(cfg: AppStackConfig) -> list[str]:
+    """Secret config keys the program requires (each set with `pulumi config set --secret`)."""
+    keys = provider_secret_keys(cfg)
     if cfg.vector_store is not None and cfg.vector_store.kind == "qdrant":
         keys.append("qdrant_api_key")
     if cfg.cloud == "existing":

@@ -72,7 +72,7 @@ def test_errors_are_one_line_and_name_the_key() -> None:
     ({"api": {"image": "a:1", "min_replicas": 5, "max_replicas": 3}}, "api.min_replicas=5 > api.max_replicas=3"),
     ({"api": {"image": "a:1", "unknown_knob": 1}}, "unknown_knob"),
     ({"namespace": "Not_A_Label"}, "DNS label"),
-    ({"providers": ["openai", "mistral"]}, "providers.1"),
+    ({"providers": ["openai", "Mistral AI"]}, "providers.1"),
     ({"platform": {"kube_context": ""}}, "platform.kube_context is empty"),
     ({"api": {"image": "a:1", "resources": {"cpu_request": "lots"}}}, "cpu_request='lots' is not a Kubernetes"),
 ])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from aistarter_infra.render import SECRET_PLACEHOLDER, RenderError, RenderResult, render_program, write_render
-from stacks import BATCH_LARGE, CHAT_NO_GPU, HELD_IN, MATRIX, RAG_SMALL_EXISTING, write_program
+from stacks import BATCH_LARGE, CHAT_NO_GPU, HELD_IN, MATRIX, RAG_SMALL_EXISTING, make_stack, write_program
 
 
 def pod_specs(r: RenderResult) -> list[tuple[str, dict[str, Any]]]:
@@ -385,3 +385,23 @@ def test_provider_targets_the_configured_cluster_never_the_ambient_one(name: str
     else:
         # The platform's kubeconfig output is a secret: it reaches the provider, redacted in the render.
         assert inputs["kubeconfig"] == SECRET_PLACEHOLDER and "context" not in inputs
+
+
+def _api_env(r: RenderResult) -> dict[str, Any]:
+    api = next(m for m in r.manifests if m["kind"] == "Deployment" and m["metadata"]["name"] == "api")
+    return {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_a_provider_added_to_the_app_gets_its_key_from_the_provider_secret(tmp_path: Path) -> None:
+    # docs/extending.md: a new adapter plus one PROVIDERS entry in the app; the stack needs only its name.
+    stack = make_stack(gateway={"providers": ["openai", "acme"], "fallback": [], "retries": 2, "timeout_s": 30.0})
+    env = _api_env(render_program(write_program(tmp_path, stack)))
+    assert env["ACME_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "provider-keys", "key": "acme_api_key"}
+
+
+def test_a_local_server_run_elsewhere_gets_its_url_from_the_provider_secret(tmp_path: Path) -> None:
+    # providers include `local` but the stack runs no model server: production requires LOCAL_MODEL_BASE_URL.
+    stack = make_stack(gateway={"providers": ["local"], "fallback": [], "retries": 2, "timeout_s": 30.0})
+    env = _api_env(render_program(write_program(tmp_path, stack)))
+    assert env["LOCAL_MODEL_BASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "provider-keys",
+                                                                         "key": "local_model_base_url"}

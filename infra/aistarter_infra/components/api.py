@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import kube
-from ..config import AppStackConfig
+from ..config import AppStackConfig, provider_secret_keys
 from .database import database_url_env
 from .ingress import expose_api
 
@@ -22,7 +22,8 @@ ENV_CONTRACT = {
     "ANTHROPIC_API_KEY": "secret provider-keys/anthropic_api_key (provider anthropic)",
     "GEMINI_API_KEY": "secret provider-keys/gemini_api_key (provider gemini)",
     "AISTARTER_API_KEYS": "secret provider-keys/api_keys (auth=api_key; comma-separated client keys)",
-    "LOCAL_MODEL_BASE_URL": "http://model-server:8000/v1 (self_hosted)",
+    "LOCAL_MODEL_BASE_URL": "http://model-server:8000/v1 (self_hosted); without a model server, secret "
+                            "provider-keys/local_model_base_url (provider local)",
     "LOCAL_MODEL_NAME": "served model name (self_hosted)",
     "MODEL_COLD_START_WAIT_MS": "how long to hold a request while the model server wakes, then 503 + Retry-After",
     "QDRANT_URL / QDRANT_API_KEY": "vector_store=qdrant",
@@ -42,6 +43,8 @@ def app_env(cfg: AppStackConfig, service_name: str) -> list[dict[str, Any]]:
         env.append(kube.secret_env(f"{provider.upper()}_API_KEY", PROVIDER_SECRET, f"{provider}_api_key"))
     if cfg.api.auth == "api_key":
         env.append(kube.secret_env("AISTARTER_API_KEYS", PROVIDER_SECRET, "api_keys"))
+    if cfg.local_endpoint_is_external:
+        env.append(kube.secret_env("LOCAL_MODEL_BASE_URL", PROVIDER_SECRET, "local_model_base_url"))
     ms = cfg.model_server
     if ms is not None:
         env += [
@@ -96,12 +99,8 @@ class ApiService(pulumi.ComponentResource):
         def meta(n: str) -> dict[str, Any]:
             return kube.metadata(n, namespace, p, COMPONENT)
 
-        secret_data: dict[str, pulumi.Input[str]] = {}
         pcfg = pulumi.Config()
-        for provider in cfg.external_providers:
-            secret_data[f"{provider}_api_key"] = pcfg.require_secret(f"{provider}_api_key")
-        if api.auth == "api_key":
-            secret_data["api_keys"] = pcfg.require_secret("api_keys")
+        secret_data: dict[str, pulumi.Input[str]] = {key: pcfg.require_secret(key) for key in provider_secret_keys(cfg)}
         if secret_data:
             k8s.core.v1.Secret(f"{name}-provider-keys", metadata=meta(PROVIDER_SECRET), type="Opaque",
                                string_data=secret_data, opts=kube.opts(self))
