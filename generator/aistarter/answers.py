@@ -89,6 +89,14 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     return values
 
 
+SHOWN_CHARS = 60  # of a rejected value in an error line: enough to recognise it, never a screenful
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     if not error["loc"]:
         return str(error["msg"]).removeprefix("Value error, ")
@@ -96,14 +104,14 @@ def _describe(error: Mapping[str, Any]) -> str:
     question = QUESTION_BY_KEY.get(key)
     if question is None:
         return str(_unknown_key(key))
-    value = error.get("input")
+    value = _shown(error.get("input"))
     detail = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] in {"literal_error", "int_parsing", "bool_parsing", "greater_than_equal", "less_than_equal",
                          "int_from_float", "int_type", "bool_type", "float_parsing", "float_type"}:
-        return f"invalid value for {key}: {value!r} (allowed: {question.allowed()})"
+        return f"invalid value for {key}: {value} (allowed: {question.allowed()})"
     if error["type"] == "too_short" and question.kind == "multi":
-        return f"invalid value for {key}: {value!r} (give at least one of: {question.allowed()})"
-    return f"invalid value for {key}: {value!r} ({detail})"
+        return f"invalid value for {key}: {value} (give at least one of: {question.allowed()})"
+    return f"invalid value for {key}: {value} ({detail})"
 
 
 def validate(values: Mapping[str, Any]) -> Answers:
