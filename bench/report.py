@@ -1,12 +1,18 @@
-"""Render results.json as bench/RESULTS.md (the table the top-level README copies)."""
+"""Render results.json as bench/RESULTS.md, and its summary into the top-level README between markers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aistarter import catalog
 
-from .common import RESULTS_MD
+from .common import REPO_ROOT, RESULTS_MD
+
+README = REPO_ROOT / "README.md"
+# The README's benchmark tables live between these lines; everything between them is rewritten.
+SUMMARY_START = "<!-- bench:summary:start (written by python -m bench) -->"
+SUMMARY_END = "<!-- bench:summary:end -->"
 
 
 def _f(value: Any, digits: int = 2, unit: str = "") -> str:
@@ -200,5 +206,57 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(results: dict[str, Any]) -> str:
+    """The README's share: machine, generation ratios, the gateway per contender in both scenarios, footprint."""
+    out = [" ".join(_machine(results)) + " Full tables, per level, and the goals: `bench/RESULTS.md`; causes: "
+           "`bench/README.md`.", ""]
+    gen = results.get("generation") or {}
+    if gen.get("combinations"):
+        out += [f"| generation (median of {gen.get('runs')}) | aistarter | raw engine | ratio |", "|---|---|---|---|"]
+        for combo, row in gen["combinations"].items():
+            m = row.get("median_s", {})
+            for engine in ("copier", "cookiecutter"):
+                out.append(f"| {combo} answers, {engine} | {_f(m.get(f'aistarter_{engine}'), 3, ' s')} | "
+                           f"{_f(m.get(engine), 3, ' s')} | {_f(row.get(f'ratio_{engine}'), 2, 'x')} |")
+        out.append("")
+    gw = results.get("gateway") or {}
+    tls = (gw.get("tls_rtt") or {}).get("contenders", {})
+    if gw.get("contenders"):
+        out += ["| gateway (stub upstream, 20 tokens) | added TTFT p50 c=1 | added TTFT p99 c=16 | CPU per stream c=16 "
+                "| streams per core at saturation | RSS per idle stream | tls-rtt: added TTFT p50 c=1 "
+                "| tls-rtt: new upstream conns per stream c=1 / c=16 |", "|---|---|---|---|---|---|---|---|"]
+        for name, c in gw["contenders"].items():
+            if name == "direct" or c.get("status") != "ok":
+                continue
+            lv, t = c.get("levels", {}), tls.get(name, {}).get("levels", {})
+            out.append(f"| {c.get('label', name)} | {_f(lv.get('1', {}).get('added_ttft_p50_ms'), 2, ' ms')} | "
+                       f"{_f(lv.get('16', {}).get('added_ttft_p99_ms'), 2, ' ms')} | "
+                       f"{_f(lv.get('16', {}).get('cpu_ms_per_stream'), 2, ' ms')} | {_f(c.get('streams_per_core'))} | "
+                       f"{_f(c.get('rss', {}).get('per_stream_kb'), 1, ' KB')} | "
+                       f"{_f(t.get('1', {}).get('added_ttft_p50_ms'), 2, ' ms')} | "
+                       f"{_f(t.get('1', {}).get('upstream_connections_per_stream'), 2)} / "
+                       f"{_f(t.get('16', {}).get('upstream_connections_per_stream'), 2)} |")
+        out.append("")
+    fp = (results.get("footprint") or {}).get("targets", {})
+    if fp:
+        out.append("Footprint: " + "; ".join(
+            f"{row.get('label', name)}: {_f(row.get('distributions'))} distributions, `import` "
+            f"{_f(row.get('import_s'), 2, ' s')}, {_f(row.get('idle_rss_mb'), 0, ' MB')} idle RSS per worker"
+            for name, row in fp.items() if row.get("status") == "ok") + ".")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_summary(results: dict[str, Any], readme: Path = README) -> bool:
+    """Replace the README's summary block; False (and the README untouched) when it has no markers."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(SUMMARY_START), text.find(SUMMARY_END)
+    if start < 0 or end < start:
+        return False
+    head = text[:start + len(SUMMARY_START)]
+    readme.write_text(f"{head}\n{summary(results)}{text[end:]}", encoding="utf-8")
+    return True
+
+
 def write_markdown(results: dict[str, Any]) -> None:
     RESULTS_MD.write_text(render(results), encoding="utf-8")
+    write_summary(results)
