@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,7 +31,8 @@ async def parse(reads: list[bytes]) -> list[tuple[str | None, str]]:
 @pytest.mark.parametrize(("reads", "expected"), [
     ([b"data: a\n\ndata: b\n\n"], [(None, "a"), (None, "b")]),
     ([b"data: a\r", b"\n\r\n", b"event: x\r\ndata: 1\r\ndata: 2\r\n\r\n"], [(None, "a"), ("x", "1\n2")]),
-    ([b"da", b"ta: h\xc3", b"\xa9llo\n", b"\n: a comment\n\ndata:[DONE]\n\n"], [(None, "h\u00e9llo"), (None, "[DONE]")]),
+    ([b"da", b"ta: h\xc3", b"\xa9llo\n", b"\n: a comment\n\ndata:[DONE]\n\n"],
+     [(None, "h\u00e9llo"), (None, "[DONE]")]),
     ([b"data: a\r\rdata: b\r\r"], [(None, "a"), (None, "b")]),
     ([b"data: {\"k\": 1}\n\ndata: last, unterminated"], [(None, '{"k": 1}'), (None, "last, unterminated")]),
     ([b"\n\n\n", b"data:  two spaces\n\n"], [(None, " two spaces")]),
@@ -53,9 +55,13 @@ class Upstream:
     async def answer(self, request: Request) -> PlainTextResponse:
         assert request.client is not None
         self.ports.append(request.client.port)
-        while not self.released.is_set():
-            await asyncio.sleep(0.005)
+        await asyncio.to_thread(self.released.wait, 10)
         return PlainTextResponse("ok")
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.ports) < count and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 @pytest.fixture
@@ -88,8 +94,7 @@ def test_concurrent_requests_fill_small_pools_and_reuse_them_next_time(upstream:
             for _ in range(2):
                 server.released.clear()
                 wave = [asyncio.create_task(client.get(url)) for _ in range(streams)]
-                while len(server.ports) < streams * (len(seen) + 1):
-                    await asyncio.sleep(0.01)
+                await asyncio.to_thread(server.wait_for_requests, streams * (len(seen) + 1))
                 seen.append([p.in_flight for p in transport.pools])
                 server.released.set()
                 assert all(r.text == "ok" for r in await asyncio.gather(*wave))
