@@ -103,8 +103,8 @@ class Ctx:
         """Make a contender trust the benchmark's certificate (httpx, requests, LiteLLM)."""
         if not self.cafile:
             return {}
-        return {"SSL_CERT_FILE": self.cafile, "REQUESTS_CA_BUNDLE": self.cafile, "SSL_VERIFY": self.cafile,
-                "SSL_CERTIFICATE": self.cafile}
+        # Not SSL_CERTIFICATE: LiteLLM reads it as a client certificate, and its proxy then fails to start.
+        return {"SSL_CERT_FILE": self.cafile, "REQUESTS_CA_BUNDLE": self.cafile, "SSL_VERIFY": self.cafile}
 
 
 # --------------------------------------------------------------------------------------------- contenders
