@@ -23,8 +23,8 @@ _BASE: dict[str, Any] = {
     "auth": "api_key",
     "cloud": "aws",
     "api": {"min_replicas": 2, "max_replicas": 3, "autoscaler": "hpa", "metric": "cpu",
-            "target_cpu_utilization": 70, "capacity_rps_per_replica": 70, "cpu_cores": 1,
-            "burst_streams_per_replica": 64},
+            "target_cpu_utilization": 70, "capacity_rps_per_replica": 82, "cpu_cores": 1,
+            "burst_streams_per_replica": 128},
     "gpu": None,
     "model_server": None,
     "cost": None,
@@ -63,7 +63,7 @@ BATCH_LARGE = make_stack(
     streaming="none", cloud="gcp", task_queue="celery", observability="langfuse",
     gateway={"providers": ["local"], "fallback": [], "retries": 2, "timeout_s": 30.0},
     api={"min_replicas": 2, "max_replicas": 4, "autoscaler": "hpa", "metric": "cpu", "target_cpu_utilization": 70,
-         "capacity_rps_per_replica": 70, "cpu_cores": 1, "burst_streams_per_replica": 64},
+         "capacity_rps_per_replica": 82, "cpu_cores": 1, "burst_streams_per_replica": 128},
     gpu=_gpu("nvidia-l4", 4, "g2-standard-48"), model_server=_model_server(4))
 
 HELD_IN = {"chat": CHAT_NO_GPU, "rag-small-existing": RAG_SMALL_EXISTING, "batch-large": BATCH_LARGE}
