@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aistarter import catalog
@@ -22,6 +22,24 @@ def test_rationale_covers_all_seven_criteria_in_order() -> None:
     assert [d.criterion for d in blueprint.rationale] == list(CRITERIA)
     for d in blueprint.rationale:
         assert d.decision and d.reason and d.context and d.rejected
+
+
+@pytest.mark.parametrize("answers", [{}, {"use_case": "rag", "providers": ["local"], "self_hosted": "small"},
+                                     {"use_case": "agents", "providers": ["openai", "anthropic"], "cloud": "azure"},
+                                     {"use_case": "batch", "cost_priority": "cost"},
+                                     {"auth": "none", "usage_billing": "none", "observability": "none"}],
+                         ids=["default", "use_case:rag,self_hosted:small", "use_case:agents,cloud:azure",
+                              "use_case:batch,cost_priority:cost", "auth:none,usage_billing:none,observability:none"])
+def test_every_decision_record_weighs_options_with_numbers_and_states_consequences(answers: dict[str, Any]) -> None:
+    # ADRs 0001-0007 were a line each next to 0008 (issue 16): context, options weighed with numbers, consequences.
+    import re
+
+    for d in bp(**answers).rationale:
+        assert "=" in d.context, (d.criterion, d.context)  # the inputs the decision was made from
+        assert len(d.rejected) >= 2, (d.criterion, d.rejected)
+        assert d.consequences, d.criterion
+        weighed = " ".join([d.reason, *d.rejected, *d.consequences])
+        assert len(re.findall(r"\d", weighed)) >= 3, (d.criterion, weighed)
 
 
 @pytest.mark.parametrize(("use_case", "streaming"), [("chat", "sse"), ("rag", "sse"), ("agents", "sse"),
@@ -436,6 +454,11 @@ def dominates(a: str, b: str) -> bool:
 
 @settings(max_examples=100, deadline=None)
 @given(self_hosted_st, st.sampled_from(GPU_NAMES), st.sampled_from(GPU_NAMES), st.sampled_from([1, 2, 4, 8]))
+# Found by CI: the smallest shard group that fit (72B at tp=2 on 94 GB) left a small batch, so 8 H100 NVL needed 4
+# nodes where 8 A100-40GB (tp=8) needed 3.
+@example(dict(use_case="chat", self_hosted="large", cloud="existing", peak_rps=27.0, prompt_tokens_p50=50,
+              output_tokens_p50=479, cost_priority="latency", providers=["openai", "local"],
+              max_context_tokens=32768), "nvidia-h100-nvl", "nvidia-a100-40gb", 8)
 def test_a_bigger_gpu_never_needs_more_nodes(values: dict[str, Any], a: str, b: str, count: int) -> None:
     if not dominates(a, b):
         return

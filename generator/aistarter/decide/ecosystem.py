@@ -42,10 +42,11 @@ def decide(answers: Answers) -> Decision:
 def _consequences(answers: Answers, store: str) -> list[str]:
     out = []
     db = catalog.services()["database"].get(answers.cloud)
-    if db and (answers.usage_billing != "none" or store == "pgvector"):
+    if db:
+        holds = ", ".join(["interaction records", *(["usage"] if answers.usage_billing != "none" else []),
+                           *(["vectors"] if store == "pgvector" else [])])
         out.append(f"A managed PostgreSQL ({db['tier']}, ${db['hourly_usd']}/h = ~${db['hourly_usd'] * 730:,.0f}/month "
-                   f"compute, {db['as_of']}) holds usage{' and vectors' if store == 'pgvector' else ''}; storage "
-                   "and backups are billed on top.")
+                   f"compute, {db['as_of']}) holds {holds}; storage and backups are billed on top.")
     if answers.usage_billing != "none":
         out.append("Every request writes one usage row in the same transaction as its record: a crash never bills "
                    "twice or loses a billable call.")

@@ -118,14 +118,27 @@ def existing_instance(answers: Answers) -> Instance:
 
 def size_option(answers: Answers, instance: Instance, model: Model, precision: str, peak: float | None = None
                 ) -> Option:
+    """The shard group (tensor-parallel degree) that serves peak on the fewest nodes, then the smallest.
+
+    Not simply the smallest that fits: that one can leave too little KV room for a useful batch (a 72B model at
+    tp=2 on 94 GB GPUs batches a quarter of what tp=8 on 40 GB GPUs does), and then a bigger GPU needed more nodes.
+    """
     gpu = catalog.gpus()[instance.gpu]
     prompt, output = tokens(answers)
     length = max_model_len(answers, model)
-    fit = sizing.memory_fit(model, precision, gpu, instance.gpus_per_node, length, prompt + output)
-    fits = fit is not None
-    if fit is None:  # the largest shard group the node allows, so the plan still says how far off it is
+    fits = sizing.memory_fits(model, precision, gpu, instance.gpus_per_node, length, prompt + output)
+    if not fits:  # the largest shard group the node allows, so the plan still says how far off it is
         tp = max(t for t in sizing.TP_DEGREES if t <= instance.gpus_per_node and model.kv_heads % t == 0)
-        fit = sizing.fit_at(model, precision, gpu, tp, length, prompt + output)
+        return _sized(answers, instance, gpu, model, precision, sizing.fit_at(model, precision, gpu, tp, length,
+                                                                               prompt + output), False, peak)
+    sized = [_sized(answers, instance, gpu, model, precision, fit, True, peak) for fit in fits]
+    return min(sized, key=lambda o: (o.peak_nodes, o.fit.tp))
+
+
+def _sized(answers: Answers, instance: Instance, gpu: Gpu, model: Model, precision: str, fit: sizing.Fit,
+           fits: bool, peak: float | None) -> Option:
+    prompt, output = tokens(answers)
+    length = max_model_len(answers, model)
     cap = sizing.capacity(model, precision, gpu, fit.tp, prompt, output, max(fit.kv_tokens, length), length,
                           sizing.tpot_target_s(answers.use_case))
     per_node = instance.gpus_per_node // fit.tp
@@ -430,6 +443,28 @@ def _api_text(answers: Answers, api: ApiPlan) -> str:
             f"once within 1 s)")
 
 
+def _tp_text(answers: Answers, option: Option, model: Model, precision: str) -> str:
+    fit = option.fit
+    if not option.fits:
+        return f"tp={fit.tp} is the largest degree the node allows (it does NOT fit: see the memory warning)."
+    prompt, output = tokens(answers)
+    smallest = sizing.memory_fits(model, precision, option.gpu, option.instance.gpus_per_node,
+                                  max_model_len(answers, model), prompt + output)[0]
+    if smallest.tp == fit.tp:
+        return (f"tp={fit.tp} is the smallest degree dividing {model.kv_heads} KV heads where that fits, and no "
+                "larger one serves peak on fewer nodes.")
+    other = _sized(answers, option.instance, option.gpu, model, precision, smallest, True, None)
+    return (f"tp={fit.tp}, not the smallest fitting tp={smallest.tp}: its {smallest.kv_room_gb:.1f} GB of KV room "
+            f"batches {other.cap.batch} sequences per replica against {option.cap.batch}, so peak would need "
+            f"{other.peak_nodes} node(s) against {option.peak_nodes}.")
+
+
+def avg_needed_idle(answers: Answers, api: ApiPlan) -> int:
+    """Replicas a peak-sized fixed fleet would keep idle at the average rate."""
+    needed = max(api.min_replicas, math.ceil(avg_rps(answers) * HEADROOM[answers.traffic] / api.capacity_rps_per_replica))
+    return max(0, api.max_replicas - needed)
+
+
 def _zero_text(answers: Answers, server: ModelServerPlan) -> str:
     cold, gap, need = server.cold_start_s, idle_gap_s(answers), zero_needs_s(answers)
     gap_text = "no traffic" if math.isinf(gap) else f"{gap:,.0f} s"
@@ -485,7 +520,19 @@ def decide(answers: Answers, api: ApiPlan, server: ModelServerPlan | None, gpu: 
             f"{avg_rps(answers) * SECONDS_PER_MONTH * (prompt + output) / 1e6:,.0f}M tokens a month.",
             context=f"peak_rps={answers.peak_rps:g}, avg_rps={avg_rps(answers):g}, traffic={answers.traffic}, "
             f"prompt/output tokens={prompt}/{output}, self_hosted=none, cloud={answers.cloud}",
-            rejected=["a GPU pool: nothing to run on it"],
+            rejected=[
+                "a GPU pool: nothing to run on it",
+                f"a fixed {api.max_replicas} replicas sized for peak: {avg_needed_idle(answers, api)} of them idle "
+                f"at the {avg_rps(answers):g} rps average, and still no room for a burst beyond peak",
+            ],
+            consequences=[
+                f"The HPA looks every 15 s (its default sync period) and adds replicas once CPU passes "
+                f"{api.target_cpu_utilization}%; until they are ready, the {api.min_replicas} warm replicas absorb a "
+                f"burst of {api.min_replicas * api.burst_streams_per_replica} streams arriving at once "
+                f"({api.burst_streams_per_replica} each within 1 s, measured by bench/).",
+                "The model bill follows tokens, not replicas: a cheaper model or shorter prompts cut it, more "
+                "replicas do not.",
+            ],
         )
     model, precision = model_of(answers)
     fit, cap, g = option.fit, option.cap, option.gpu
@@ -509,8 +556,7 @@ def decide(answers: Answers, api: ApiPlan, server: ModelServerPlan | None, gpu: 
         f"{mem.kv_bytes_per_token:,} B/token (2 x {model.layers} layers x {model.kv_heads} KV heads x "
         f"{model.head_dim} dims x 2 B). The plan needs {mem.needed_kv_tokens:,} tokens (one "
         f"{server.max_model_len:,}-token request + {sizing.MIN_BATCH - 1} more at {prompt}+{output}); "
-        f"tp={fit.tp} is the smallest degree dividing {model.kv_heads} KV heads where that fits"
-        + ("" if option.fits else " (it does NOT fit: see the memory warning)") + "."
+        + _tp_text(answers, option, model, precision)
     )
     throughput = (
         f"Throughput per replica (±{band:.0%}, the calibration band): a decode step with {cap.batch} sequences of "

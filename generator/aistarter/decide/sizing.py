@@ -76,16 +76,18 @@ def fit_at(model: Model, precision: str, gpu: Gpu, tp: int, max_model_len: int, 
                needed_tokens=needed_kv_tokens(max_model_len, seq_tokens, seqs), usable_gb_per_gpu=usable)
 
 
+def memory_fits(model: Model, precision: str, gpu: Gpu, gpus_per_node: int, max_model_len: int,
+                seq_tokens: int) -> list[Fit]:
+    """Every tensor-parallel degree (dividing the KV heads, within one node) where it all fits, smallest first."""
+    fits = [fit_at(model, precision, gpu, tp, max_model_len, seq_tokens) for tp in TP_DEGREES
+            if tp <= gpus_per_node and not model.kv_heads % tp]
+    return [fit for fit in fits if fit.kv_tokens >= fit.needed_tokens]
+
+
 def memory_fit(model: Model, precision: str, gpu: Gpu, gpus_per_node: int, max_model_len: int,
                seq_tokens: int) -> Fit | None:
-    """The smallest tensor-parallel degree (dividing the KV heads, within one node) where it all fits."""
-    for tp in TP_DEGREES:
-        if tp > gpus_per_node or model.kv_heads % tp:
-            continue
-        fit = fit_at(model, precision, gpu, tp, max_model_len, seq_tokens)
-        if fit.kv_tokens >= fit.needed_tokens:
-            return fit
-    return None
+    """The smallest tensor-parallel degree where it all fits."""
+    return next(iter(memory_fits(model, precision, gpu, gpus_per_node, max_model_len, seq_tokens)), None)
 
 
 def _comm_s(model: Model, tp: int) -> float:
