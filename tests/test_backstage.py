@@ -155,6 +155,17 @@ def test_cli_prints_the_template_and_refuses_a_busy_port(runner: CliRunner) -> N
     assert result.exit_code == 2 and "cannot listen on 127.0.0.1:" in result.output
 
 
+
+def test_write_without_a_path_writes_into_the_current_directory_not_the_package(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # After a non-editable install the package's own backstage/ lies in site-packages (issue 16, finding 8).
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["backstage", "--write"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "template.yaml").read_text(encoding="utf-8") == template_text()
+    assert result.output == "wrote template.yaml\n"
+
+
 # ---------------------------------------------------------------- the context service
 
 @pytest.fixture(scope="module")
