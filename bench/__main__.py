@@ -1,4 +1,4 @@
-"""`python -m bench all|generation|gateway|footprint|report` from the repository root."""
+"""`python -m bench all|generation|gateway|upstream|footprint|report` from the repository root."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def _gateway(args: argparse.Namespace) -> dict[str, Any]:
     return gateway.run(quick=args.quick, contenders=args.contenders, scenario=args.scenario)
 
 
+def _upstream(args: argparse.Namespace) -> dict[str, Any]:
+    from . import upstream
+
+    return upstream.run(quick=args.quick)
+
+
 def _footprint(args: argparse.Namespace) -> dict[str, Any]:
     from . import footprint
 
@@ -34,6 +40,7 @@ def _footprint(args: argparse.Namespace) -> dict[str, Any]:
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "generation": _generation,
     "gateway": _gateway,
+    "upstream": _upstream,
     "footprint": _footprint,
 }
 

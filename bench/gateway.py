@@ -514,7 +514,7 @@ def _goals(results: dict[str, Any], spec: dict[str, tuple[str, float]],
     return goals
 
 
-def _make_certificate(work: Path) -> tuple[Path, Path]:
+def make_certificate(work: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost and 127.0.0.1, made by the benchmark (never shipped)."""
     key, cert = work / "stub-key.pem", work / "stub-cert.pem"
     proc = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -535,7 +535,7 @@ def _scenario(scenario: str, quick: bool, wanted: list[str]) -> dict[str, Any]:
     if tls:
         if shutil.which("openssl") is None:
             raise BenchError("the tls-rtt scenario needs the openssl command (apt-get install openssl)")
-        key, cert = _make_certificate(work)
+        key, cert = make_certificate(work)
         argv += ["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
         cafile = str(cert)
     scheme = "https" if tls else "http"

@@ -180,6 +180,24 @@ def _tls_rtt(tls: dict[str, Any]) -> list[str]:
     return out
 
 
+def _upstream(up: dict[str, Any]) -> list[str]:
+    stub = up.get("stub", {})
+    out = ["## Upstream clients: the gateway's HTTP client and pool", "",
+           f"Each candidate alone in its own process (uvloop), streaming {stub.get('tokens')} tokens from the same "
+           f"HTTPS stub ({stub.get('server')}); CPU = the client process's CPU time per stream over the timed rounds, "
+           f"median of {up.get('repeats')} interleaved runs (each run's figure in brackets); new connections = "
+           "what the stub accepted per stream during the timed rounds, after warm-up.", "",
+           "| candidate | c | CPU per stream | TTFT p50 | TTFT p99 | new connections per stream | complete |",
+           "|---|---|---|---|---|---|---|"]
+    for c in up.get("candidates", {}).values():
+        for level, s in c.get("levels", {}).items():
+            runs = ", ".join(_f(v, 2) for v in s.get("cpu_ms_per_stream_runs", []))
+            out.append(f"| {c.get('label')} | {level} | {_f(s.get('cpu_ms_per_stream'), 2, ' ms')} ({runs}) | "
+                       f"{_f(s.get('ttft_p50_ms'), 2, ' ms')} | {_f(s.get('ttft_p99_ms'), 2, ' ms')} | "
+                       f"{_f(s.get('new_connections_per_stream'), 2)} | {s.get('complete')}/{s.get('streams')} |")
+    return out
+
+
 def _footprint(fp: dict[str, Any]) -> list[str]:
     out = ["## Footprint", "",
            "| | installed distributions | `import` time | idle RSS per worker | install time (cold) |",
@@ -198,7 +216,8 @@ def render(results: dict[str, Any]) -> str:
     lines = ["# aistarter benchmarks", "", "Written by `python -m bench all` (see bench/README.md). Benchmarks, not "
              "tests: ratios and differences measured side by side in one run.", ""]
     lines += _machine(results)
-    for key, fn in (("generation", _generation), ("gateway", _gateway), ("footprint", _footprint)):
+    for key, fn in (("generation", _generation), ("gateway", _gateway), ("upstream", _upstream),
+                    ("footprint", _footprint)):
         if isinstance(results.get(key), dict):
             lines += [""] + fn(results[key])
             if key == "gateway" and isinstance(results[key].get("tls_rtt"), dict):
