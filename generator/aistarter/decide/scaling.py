@@ -459,9 +459,10 @@ def _tp_text(answers: Answers, option: Option, model: Model, precision: str) -> 
             f"{other.peak_nodes} node(s) against {option.peak_nodes}.")
 
 
-def avg_needed_idle(answers: Answers, api: ApiPlan) -> int:
+def _idle_at_average(answers: Answers, api: ApiPlan) -> int:
     """Replicas a peak-sized fixed fleet would keep idle at the average rate."""
-    needed = max(api.min_replicas, math.ceil(avg_rps(answers) * HEADROOM[answers.traffic] / api.capacity_rps_per_replica))
+    at_average = math.ceil(avg_rps(answers) * HEADROOM[answers.traffic] / api.capacity_rps_per_replica)
+    needed = max(api.min_replicas, at_average)
     return max(0, api.max_replicas - needed)
 
 
@@ -522,7 +523,7 @@ def decide(answers: Answers, api: ApiPlan, server: ModelServerPlan | None, gpu: 
             f"prompt/output tokens={prompt}/{output}, self_hosted=none, cloud={answers.cloud}",
             rejected=[
                 "a GPU pool: nothing to run on it",
-                f"a fixed {api.max_replicas} replicas sized for peak: {avg_needed_idle(answers, api)} of them idle "
+                f"a fixed {api.max_replicas} replicas sized for peak: {_idle_at_average(answers, api)} of them idle "
                 f"at the {avg_rps(answers):g} rps average, and still no room for a burst beyond peak",
             ],
             consequences=[
