@@ -110,8 +110,8 @@ def decide(answers: Answers, plan: TimeoutPlan | None = None) -> Decision:
             "concurrent streams; httpcore pays a failed import of sniffio on every pool lock)",
             "one upstream connection pool per provider: httpcore's pool bookkeeping is quadratic in its size, 15 ms "
             "CPU per stream at 64 concurrent streams against 7 ms with small pools",
-            "HTTP/2 to providers that speak it (httpx with h2): the client's CPU per stream over TLS 3.75 against "
-            "3.82 ms at 16 streams and 2.71 against 3.06 ms at 64 (`python -m bench upstream`), for three more "
+            "HTTP/2 to providers that speak it (httpx with h2): the client's CPU per stream over TLS 3.26 against "
+            "3.12 ms at 16 streams and 2.38 against 2.67 ms at 64 (`python -m bench upstream`), for three more "
             "pure-Python distributions; pooled HTTP/1.1 already opens no new connection per request",
         ],
         consequences=[
