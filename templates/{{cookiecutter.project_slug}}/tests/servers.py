@@ -29,6 +29,18 @@ def free_port() -> int:
 
 
 @contextmanager
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections for as long as the block runs: a model server scaled to zero.
+
+    Held bound but never listening, so no other test's server (another pytest-xdist worker's, say) can take it in
+    the meantime; a port from free_port() once answered a cold-model test with that server's 404.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+@contextmanager
 def serve(asgi_app: Any, port: int | None = None) -> Iterator[str]:
     """Run an ASGI app on a real socket in a background thread; yields its base URL."""
     port = port or free_port()
