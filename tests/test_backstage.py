@@ -155,7 +155,6 @@ def test_cli_prints_the_template_and_refuses_a_busy_port(runner: CliRunner) -> N
     assert result.exit_code == 2 and "cannot listen on 127.0.0.1:" in result.output
 
 
-
 def test_write_without_a_path_writes_into_the_current_directory_not_the_package(
         runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # After a non-editable install the package's own backstage/ lies in site-packages (issue 16, finding 8).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -32,8 +33,6 @@ def test_rationale_covers_all_seven_criteria_in_order() -> None:
                               "use_case:batch,cost_priority:cost", "auth:none,usage_billing:none,observability:none"])
 def test_every_decision_record_weighs_options_with_numbers_and_states_consequences(answers: dict[str, Any]) -> None:
     # ADRs 0001-0007 were a line each next to 0008 (issue 16): context, options weighed with numbers, consequences.
-    import re
-
     for d in bp(**answers).rationale:
         assert "=" in d.context, (d.criterion, d.context)  # the inputs the decision was made from
         assert len(d.rejected) >= 2, (d.criterion, d.rejected)

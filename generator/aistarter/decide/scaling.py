@@ -448,8 +448,9 @@ def _tp_text(answers: Answers, option: Option, model: Model, precision: str) -> 
     if not option.fits:
         return f"tp={fit.tp} is the largest degree the node allows (it does NOT fit: see the memory warning)."
     prompt, output = tokens(answers)
-    smallest = sizing.memory_fits(model, precision, option.gpu, option.instance.gpus_per_node,
-                                  max_model_len(answers, model), prompt + output)[0]
+    smallest = sizing.memory_fit(model, precision, option.gpu, option.instance.gpus_per_node,
+                                 max_model_len(answers, model), prompt + output)
+    assert smallest is not None  # option.fits
     if smallest.tp == fit.tp:
         return (f"tp={fit.tp} is the smallest degree dividing {model.kv_heads} KV heads where that fits, and no "
                 "larger one serves peak on fewer nodes.")
